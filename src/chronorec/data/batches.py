@@ -1,0 +1,170 @@
+"""Padded tensors for training and evaluation.
+
+Convention (see :mod:`chronorec.data.schema`): sequences are left-padded with 0, so column -1 is the
+most recent event. Training cuts each user's training prefix into windows of ``max_len`` targets
+(stride ``max_len`` by default) so that every event is a target once per epoch, in one pass, without
+building one example per prefix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from chronorec.data.dataset import SequenceData
+from chronorec.data.schema import PAD
+from chronorec.data.split import EvalCases
+
+
+@dataclass
+class SeqBatch:
+    """A batch of left-padded sequences. ``items == 0`` marks padding."""
+
+    items: torch.Tensor  # (B, T) int64
+    timestamps: torch.Tensor  # (B, T) int64 unix seconds (0 at padding)
+    event_types: torch.Tensor | None = None  # (B, T) int64, 0 at padding
+    users: torch.Tensor | None = None  # (B,) int64 internal user ids, where known
+    query_time: torch.Tensor | None = None  # (B,) int64: the moment of prediction, where known
+
+    @property
+    def mask(self) -> torch.Tensor:
+        return self.items != PAD  # (B, T) bool
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "SeqBatch":
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device, non_blocking=non_blocking)
+
+        return SeqBatch(
+            move(self.items), move(self.timestamps), move(self.event_types), move(self.users), move(self.query_time)
+        )
+
+    def __getitem__(self, idx: slice | torch.Tensor) -> "SeqBatch":
+        def take(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t[idx]
+
+        return SeqBatch(take(self.items), take(self.timestamps), take(self.event_types), take(self.users), take(self.query_time))
+
+
+def _gather_padded(
+    values: np.ndarray, starts: np.ndarray, ends: np.ndarray, width: int, dtype: np.dtype
+) -> np.ndarray:
+    """Rows ``values[starts[r]:ends[r]]`` (at most ``width``, keeping the last ones), left-padded with 0."""
+    lengths = np.minimum(ends - starts, width)
+    out = np.zeros((len(starts), width), dtype=dtype)
+    cols = np.arange(width)
+    # Column c of row r holds values[ends[r] - width + c] when that index is inside the row.
+    src = ends[:, None] - width + cols[None, :]
+    valid = cols[None, :] >= (width - lengths)[:, None]
+    out[valid] = values[src[valid]]
+    return out
+
+
+@dataclass(frozen=True)
+class TrainWindows:
+    """All training windows of a split as one padded matrix: inputs are ``[:, :-1]``, targets ``[:, 1:]``."""
+
+    items: torch.Tensor  # (W, L + 1)
+    timestamps: torch.Tensor  # (W, L + 1)
+    event_types: torch.Tensor | None  # (W, L + 1)
+    users: torch.Tensor  # (W,)
+
+    def __len__(self) -> int:
+        return self.items.shape[0]
+
+    @property
+    def num_targets(self) -> int:
+        return int(((self.items[:, :-1] != PAD) & (self.items[:, 1:] != PAD)).sum())
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        generator: torch.Generator | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> Iterator[tuple[SeqBatch, torch.Tensor]]:
+        """Yield ``(inputs, targets)`` batches; shuffled when a generator is given; rank-sharded for DDP."""
+        order = torch.randperm(len(self), generator=generator) if generator is not None else torch.arange(len(self))
+        if world_size > 1:
+            # Every rank gets the same number of batches (DDP needs it): drop the tail that does not divide.
+            per_rank = len(order) // world_size
+            order = order[rank * per_rank : (rank + 1) * per_rank]
+        for lo in range(0, len(order), batch_size):
+            idx = order[lo : lo + batch_size]
+            items = self.items[idx]
+            ev = None if self.event_types is None else self.event_types[idx]
+            ts = self.timestamps[idx]
+            # The first real event of a window has no input before it: it is not a target.
+            target_items = items[:, 1:] * (items[:, :-1] != PAD)
+            inputs = SeqBatch(items[:, :-1], ts[:, :-1], None if ev is None else ev[:, :-1], self.users[idx], ts[:, -2])
+            yield inputs, SeqBatch(target_items, ts[:, 1:], None if ev is None else ev[:, 1:])
+
+
+def train_windows(
+    data: SequenceData, train_end: np.ndarray, max_len: int, stride: int | None = None
+) -> TrainWindows:
+    """Cut each user's training prefix into windows of up to ``max_len`` targets, newest first.
+
+    A window is ``max_len + 1`` events: ``max_len`` inputs each predicting the next one. Consecutive
+    windows overlap by one event so that, with the default stride, each event is a target exactly once.
+    """
+    stride = stride or max_len
+    starts = data.offsets[:-1]
+    win_users, win_ends = [], []
+    for u in range(1, len(starts)):
+        lo, end = starts[u], train_end[u]
+        while end - lo >= 2:  # at least one (input, target) pair
+            win_users.append(u)
+            win_ends.append(end)
+            end -= stride
+    users = np.asarray(win_users, dtype=np.int64)
+    ends = np.asarray(win_ends, dtype=np.int64)
+    lo = np.maximum(starts[users], ends - (max_len + 1))
+    width = max_len + 1
+    items = _gather_padded(data.items, lo, ends, width, np.int64)
+    ts = _gather_padded(data.timestamps, lo, ends, width, np.int64)
+    ev = None if data.event_types is None else _gather_padded(data.event_types, lo, ends, width, np.int64)
+    return TrainWindows(
+        torch.from_numpy(items), torch.from_numpy(ts), None if ev is None else torch.from_numpy(ev), torch.from_numpy(users)
+    )
+
+
+def eval_batch(data: SequenceData, cases: EvalCases, max_len: int) -> tuple[SeqBatch, torch.Tensor]:
+    """Histories (last ``max_len`` events before each target) and the target items of evaluation cases."""
+    starts = data.offsets[cases.users]
+    ends = cases.targets
+    lo = np.maximum(starts, ends - max_len)
+    items = torch.from_numpy(_gather_padded(data.items, lo, ends, max_len, np.int64))
+    ts = torch.from_numpy(_gather_padded(data.timestamps, lo, ends, max_len, np.int64))
+    ev = None
+    if data.event_types is not None:
+        ev = torch.from_numpy(_gather_padded(data.event_types, lo, ends, max_len, np.int64))
+    # Offline, the moment of prediction is the last known event's time.
+    query_time = ts[:, -1].clone()
+    batch = SeqBatch(items, ts, ev, torch.from_numpy(cases.users.astype(np.int64)), query_time)
+    return batch, torch.from_numpy(data.items[cases.targets].astype(np.int64))
+
+
+def history_batch(
+    item_rows: list[list[int]],
+    time_rows: list[list[int]],
+    event_rows: list[list[int]] | None,
+    max_len: int,
+) -> SeqBatch:
+    """Left-padded batch from explicit per-row histories (used when serving and recommending)."""
+    n = len(item_rows)
+    items = torch.zeros((n, max_len), dtype=torch.int64)
+    ts = torch.zeros((n, max_len), dtype=torch.int64)
+    ev = torch.zeros((n, max_len), dtype=torch.int64) if event_rows is not None else None
+    for r in range(n):
+        row = item_rows[r][-max_len:]
+        if not row:
+            continue
+        items[r, -len(row) :] = torch.as_tensor(row)
+        ts[r, -len(row) :] = torch.as_tensor(time_rows[r][-max_len:])
+        if ev is not None and event_rows is not None:
+            ev[r, -len(row) :] = torch.as_tensor(event_rows[r][-max_len:])
+    return SeqBatch(items, ts, ev, None, ts[:, -1].clone())

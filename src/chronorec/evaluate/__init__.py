@@ -1,0 +1,6 @@
+"""Full-ranking evaluation: one harness for every model."""
+
+from chronorec.evaluate.harness import EvalResult, evaluate_cases
+from chronorec.evaluate.metrics import metrics_from_ranks, pessimistic_rank
+
+__all__ = ["EvalResult", "evaluate_cases", "metrics_from_ranks", "pessimistic_rank"]

@@ -1,0 +1,80 @@
+"""Score every item for every evaluation case, in batches sized to a memory budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from chronorec.data.batches import eval_batch
+from chronorec.data.dataset import SequenceData
+from chronorec.data.split import EvalCases
+from chronorec.evaluate.metrics import mask_padding_and_seen, metrics_from_ranks, pessimistic_rank
+from chronorec.models.base import Recommender
+
+DEFAULT_KS = (10, 20)
+
+
+@dataclass
+class EvalResult:
+    """Averaged metrics plus the per-case ranks (for paired comparisons between models)."""
+
+    metrics: dict[str, float]
+    ranks: torch.Tensor  # (C,) int64, 0-based, pessimistic
+    users: torch.Tensor  # (C,) internal user ids, aligned with ranks
+    exclude_seen: bool
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def users_per_batch(num_items: int, memory_budget_mb: float) -> int:
+    """How many users' full score rows fit the budget (a few float32 copies of ``(B, I)`` each)."""
+    bytes_per_user = (num_items + 1) * 4 * 3
+    return max(1, int(memory_budget_mb * 2**20 // bytes_per_user))
+
+
+@torch.inference_mode()
+def evaluate_cases(
+    model: Recommender,
+    data: SequenceData,
+    cases: EvalCases,
+    *,
+    max_len: int,
+    ks: tuple[int, ...] = DEFAULT_KS,
+    exclude_seen: bool = False,
+    device: torch.device | str = "cpu",
+    memory_budget_mb: float = 256.0,
+) -> EvalResult:
+    """Full-ranking metrics of ``model`` on ``cases``: every item is a candidate, ties count against the target.
+
+    Args:
+        model: any :class:`~chronorec.models.base.Recommender`.
+        data: the dataset the cases index into.
+        cases: validation or test cases from a split.
+        max_len: how many of the latest history events the model sees.
+        ks: cut-offs.
+        exclude_seen: drop items in the visible history from the candidates.
+        device: where scoring runs.
+        memory_budget_mb: bounds the ``(users x items)`` score block held at once.
+    """
+    was_training = getattr(model, "training", False)
+    if isinstance(model, torch.nn.Module):
+        model.eval()
+    inputs, targets = eval_batch(data, cases, max_len)
+    step = users_per_batch(data.num_items, memory_budget_mb)
+    kmax = max(ks)
+    ranks, recommended = [], []
+    for lo in range(0, len(targets), step):
+        batch = inputs[lo : lo + step].to(device)
+        scores = model.score(batch).float()  # (B, I + 1)
+        mask_padding_and_seen(scores, batch.items if exclude_seen else None)
+        ranks.append(pessimistic_rank(scores, targets[lo : lo + step].to(device)).cpu())
+        recommended.append(scores.topk(kmax, dim=1).indices.cpu())
+    if isinstance(model, torch.nn.Module) and was_training:
+        model.train()
+    all_ranks = torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.int64)
+    metrics = metrics_from_ranks(all_ranks, ks)
+    if recommended:
+        top = torch.cat(recommended)
+        for k in ks:
+            metrics[f"Coverage@{k}"] = torch.unique(top[:, :k]).numel() / data.num_items
+    return EvalResult(metrics, all_ranks, inputs.users, exclude_seen)

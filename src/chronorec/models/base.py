@@ -1,0 +1,96 @@
+"""The model contract.
+
+Every model is a :class:`Recommender`: given a batch of left-padded histories it scores every item
+(``score``). Neural sequence models subclass :class:`SequenceModel` and only write ``encode``: hidden
+states ``(B, T, D)`` for every position, from which the shared code scores items (dot product with
+the item embeddings) and computes the training loss at every position in one pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from chronorec.data.batches import SeqBatch
+from chronorec.data.dataset import SequenceData
+from chronorec.data.split import Split
+from chronorec.models.losses import full_softmax_loss
+
+
+@dataclasses.dataclass(frozen=True)
+class NoConfig:
+    """Models without settings."""
+
+
+class Recommender(nn.Module):
+    """Scores all items for a batch of histories. Count-based models learn in :meth:`fit`."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type] = NoConfig
+    trainable: ClassVar[bool] = False  # True: learned by gradient descent in the trainer
+
+    def __init__(self, config: Any, num_items: int, num_event_types: int = 0, max_len: int = 50) -> None:
+        super().__init__()
+        self.config = config
+        self.num_items = num_items
+        self.num_event_types = num_event_types
+        self.max_len = max_len
+
+    def fit(self, data: SequenceData, split: Split) -> None:
+        """Learn from the training part of ``split`` (count-based models); neural models do nothing here."""
+
+    def score(self, batch: SeqBatch) -> torch.Tensor:
+        """Scores ``(B, I + 1)`` for the next item after each history; column 0 is padding."""
+        raise NotImplementedError
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    @staticmethod
+    def _training_events(data: SequenceData, split: Split) -> tuple[np.ndarray, np.ndarray]:
+        """Flat indices of training events and a per-event flag 'the next event is also training'."""
+        starts = data.offsets[:-1]
+        lengths = split.train_end - starts
+        owner = np.repeat(np.arange(len(starts)), np.diff(data.offsets))
+        pos = np.arange(len(data.items)) - starts[owner]
+        in_train = pos < lengths[owner]
+        has_next = in_train & (pos + 1 < lengths[owner])
+        return np.flatnonzero(in_train), has_next
+
+
+class SequenceModel(Recommender):
+    """A neural model that encodes sequences to hidden states and scores items by dot product."""
+
+    trainable = True
+
+    def __init__(self, config: Any, num_items: int, num_event_types: int, max_len: int, dim: int) -> None:
+        super().__init__(config, num_items, num_event_types, max_len)
+        self.item_embedding = nn.Embedding(num_items + 1, dim, padding_idx=0)
+        # Small init: the output layer shares these weights, and unit-normal embeddings start the
+        # cross-entropy far above ln(num_items), which slows training badly.
+        nn.init.normal_(self.item_embedding.weight, std=0.02)
+        with torch.no_grad():
+            self.item_embedding.weight[0].zero_()
+
+    def encode(self, batch: SeqBatch) -> torch.Tensor:
+        """Hidden state ``(B, T, D)`` at every position; position t may only use events ``<= t``."""
+        raise NotImplementedError
+
+    def item_vectors(self) -> torch.Tensor:
+        """Output embeddings ``(I + 1, D)`` that hidden states are scored against."""
+        return self.item_embedding.weight
+
+    def score(self, batch: SeqBatch) -> torch.Tensor:
+        hidden = self.encode(batch)[:, -1]  # (B, D): left padding puts the latest event last
+        return hidden @ self.item_vectors().T  # (B, I + 1)
+
+    def loss(self, inputs: SeqBatch, targets: SeqBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Training loss at every non-padding target position, and named parts for logging."""
+        hidden = self.encode(inputs)  # (B, T, D)
+        mask = targets.mask  # (B, T)
+        loss = full_softmax_loss(hidden[mask], self.item_vectors(), targets.items[mask])
+        return loss, {"item": loss.detach()}

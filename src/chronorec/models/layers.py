@@ -1,0 +1,60 @@
+"""Building blocks shared by the attention models: masks and a pre-norm causal Transformer block."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def causal_padding_mask(valid: torch.Tensor) -> torch.Tensor:
+    """Boolean attention mask ``(B, 1, T, T)``: query t sees keys ``<= t`` that are not padding.
+
+    Every position also sees itself, so padding queries have one key and never produce NaN; their
+    outputs are ignored, and no real position ever attends to them.
+    """
+    T = valid.shape[1]
+    causal = torch.ones(T, T, dtype=torch.bool, device=valid.device).tril()  # (T, T)
+    mask = causal[None] & valid[:, None, :]  # (B, T, T)
+    mask |= torch.eye(T, dtype=torch.bool, device=valid.device)[None]
+    return mask[:, None]  # (B, 1, T, T)
+
+
+def reversed_positions(T: int, device: torch.device) -> torch.Tensor:
+    """Position index counted back from the latest event (``T - 1 ... 0``), so padding width never matters."""
+    return torch.arange(T - 1, -1, -1, device=device)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} is not divisible by heads {heads}")
+        self.heads, self.dropout = heads, dropout
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``x`` (B, T, D); ``mask`` boolean (B, 1, T, T) or a float bias (B, H, T, T) with -inf where hidden."""
+        B, T, D = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, Dh)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(B, T, D))  # (B, T, D)
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm block: ``x + attn(ln(x))`` then ``x + ffn(ln(x))``."""
+
+    def __init__(self, dim: int, heads: int, dropout: float, ffn_mult: int = 4) -> None:
+        super().__init__()
+        self.ln_attn = nn.LayerNorm(dim)
+        self.attn = CausalSelfAttention(dim, heads, dropout)
+        self.ln_ffn = nn.LayerNorm(dim)
+        self.ffn = nn.Sequential(
+            nn.Linear(dim, ffn_mult * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn_mult * dim, dim)
+        )
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.ln_attn(x), mask))
+        return x + self.drop(self.ffn(self.ln_ffn(x)))

@@ -1,0 +1,80 @@
+"""Model files: weights as safetensors plus a JSON description; resume state as a torch file. All atomic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from chronorec import __version__
+from chronorec._io import atomic_path, write_json
+from chronorec.errors import ChronorecError
+from chronorec.models import Recommender, build_model
+
+WEIGHTS_FILE = "model.safetensors"
+MODEL_FILE = "model.json"
+STATE_FILE = "checkpoint.pt"
+
+
+def save_model(run_dir: Path, model: Recommender, extra: dict[str, Any] | None = None) -> None:
+    """Write the model's weights and what is needed to rebuild it."""
+    import dataclasses
+
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(run_dir / WEIGHTS_FILE) as tmp:
+        save_file(state, str(tmp))
+    write_json(
+        run_dir / MODEL_FILE,
+        {
+            "chronorec_version": __version__,
+            "model": model.name,
+            "params": dataclasses.asdict(model.config),
+            "num_items": model.num_items,
+            "num_event_types": model.num_event_types,
+            "max_len": model.max_len,
+            **(extra or {}),
+        },
+    )
+
+
+def load_state_into(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load weights; buffers whose size depends on the data (e.g. transition lists) are replaced, not copied."""
+    for name, buf in list(model.named_buffers()):
+        if name in state and state[name].shape != buf.shape:
+            owner = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
+            setattr(owner, name.rpartition(".")[2], state[name].clone())
+    model.load_state_dict(state)
+
+
+def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[Recommender, dict[str, Any]]:
+    """Rebuild a trained model from a run folder."""
+    run_dir = Path(run_dir)
+    meta_path = run_dir / MODEL_FILE
+    if not meta_path.is_file():
+        raise ChronorecError(f"{run_dir}: no trained model here ({MODEL_FILE} missing); run `chronorec train` first")
+    meta = json.loads(meta_path.read_text())
+    model = build_model(
+        meta["model"],
+        meta["params"],
+        num_items=meta["num_items"],
+        num_event_types=meta["num_event_types"],
+        max_len=meta["max_len"],
+    )
+    load_state_into(model, load_file(str(run_dir / WEIGHTS_FILE)))
+    return model.to(device).eval(), meta
+
+
+def save_state(run_dir: Path, state: dict[str, Any]) -> None:
+    """Everything needed to resume training after the last finished epoch."""
+    with atomic_path(run_dir / STATE_FILE) as tmp:
+        torch.save(state, tmp)
+
+
+def load_state(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / STATE_FILE
+    if not path.is_file():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -1,0 +1,87 @@
+"""Every training option in one dataclass, saved with each run as TOML and loadable back."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from chronorec._io import write_text
+from chronorec.errors import ChronorecError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass
+class TrainConfig:
+    """How to train one model on one prepared dataset.
+
+    ``model_params`` holds the model's own settings (its config dataclass fields, e.g. ``dim``).
+    """
+
+    data: str = ""
+    model: str = "sasrec"
+    model_params: dict[str, Any] = field(default_factory=dict)
+    split: str = "loo"
+    max_len: int = 50
+    stride: int = 0  # 0: same as max_len, every event a target once per epoch
+    batch_size: int = 128
+    epochs: int = 200
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    patience: int = 20
+    eval_every: int = 1
+    seed: int = 0
+    ks: list[int] = field(default_factory=lambda: [10, 20])
+    exclude_seen: bool = False
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int = 0  # 0: PyTorch's default
+    max_train_seconds: float = 0.0  # 0: no time limit
+    amp: bool = False  # bf16 autocast on CUDA
+    compile: bool = False  # torch.compile the model
+    eval_memory_mb: float = 256.0
+
+    def validate(self) -> "TrainConfig":
+        for name in ("max_len", "batch_size", "epochs", "patience", "eval_every"):
+            if getattr(self, name) < 1:
+                raise ChronorecError(f"training option {name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ChronorecError(f"training option lr must be > 0, got {self.lr}")
+        if self.split not in ("loo", "temporal"):
+            raise ChronorecError(f"unknown split '{self.split}' (choose loo or temporal)")
+        from chronorec.models import model_config  # models import torch: only when validating
+
+        model_config(self.model, self.model_params)
+        return self
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(dataclasses.asdict(self))
+
+    def save(self, path: str | Path) -> None:
+        write_text(path, self.to_toml())
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ChronorecError(f"{source}: unknown training option(s) {', '.join(sorted(unknown))}")
+        return cls(**values).validate()
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        try:
+            values = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ChronorecError(f"{path}: config file not found") from None
+        except tomllib.TOMLDecodeError as err:
+            raise ChronorecError(f"{path}: invalid TOML: {err}") from None
+        return cls.from_dict(values, source=str(path))

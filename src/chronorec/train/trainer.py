@@ -1,0 +1,259 @@
+"""One trainer for every model: AdamW, early stopping on validation NDCG@10, best checkpoint, resume.
+
+The pieces are small functions (``resolve_device``, ``make_optimizer``, ``train_epoch``, ``fit``) so the
+CLI, the benchmarks and a distributed launcher share them. Nothing is global: the device, the rank
+and the world size are arguments.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from chronorec._io import write_json
+from chronorec.data.batches import TrainWindows, train_windows
+from chronorec.data.dataset import SequenceData, load_dataset
+from chronorec.data.split import Split, make_split
+from chronorec.errors import ChronorecError
+from chronorec.evaluate.harness import evaluate_cases
+from chronorec.models import Recommender, SequenceModel, build_model
+from chronorec.train import checkpoint
+from chronorec.train.config import TrainConfig
+from chronorec.train.progress import EpochProgress
+from chronorec.train.plots import plot_training_curve
+
+SELECT_METRIC = "NDCG@10"
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced. ``valid``/``test`` are the best checkpoint's metrics."""
+
+    run_dir: Path
+    model: str
+    valid: dict[str, float]
+    test: dict[str, float]
+    best_epoch: int
+    epochs: int
+    train_seconds: float
+    seconds_to_best: float
+    params: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ChronorecError(f"device '{name}' requested but CUDA is not available")
+    return torch.device(name)
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on embeddings, biases and norms (decaying them only hurts recall)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.dim() < 2 or "embedding" in name else decay).append(p)
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=config.lr, fused=device.type == "cuda")
+
+
+def train_epoch(
+    model: SequenceModel,
+    windows: TrainWindows,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    *,
+    epoch: int,
+    device: torch.device,
+    progress: EpochProgress | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+    forward: Any = None,
+) -> float:
+    """One pass over the training windows; returns the mean loss per target position."""
+    model.train()
+    generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+    total_loss = torch.zeros((), device=device)
+    total_targets = 0
+    amp = config.amp and device.type == "cuda"
+    loss_fn = forward or model.loss
+    for inputs, targets in windows.batches(config.batch_size, generator=generator, rank=rank, world_size=world_size):
+        n = int(targets.mask.sum())  # counted on the host before the copy: no device sync in the step
+        inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss, _ = loss_fn(inputs, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        total_loss += loss.detach() * n
+        total_targets += n
+        if progress is not None:
+            progress.advance(inputs.items.shape[0])
+    return float(total_loss) / max(total_targets, 1)
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def fit(
+    config: TrainConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    show_progress: bool = True,
+    data: SequenceData | None = None,
+) -> TrainResult:
+    """Train ``config.model`` on ``config.data`` into ``run_dir`` and return its best validation/test metrics.
+
+    The run folder gets ``config.toml`` (rerun with ``chronorec train --config``), the best model
+    (``model.safetensors`` + ``model.json``), ``checkpoint.pt`` (resume), ``history.json``,
+    ``metrics.json`` and ``curve.png``.
+    """
+    config.validate()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(config.device)
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    _seed_everything(config.seed)
+    data = data or load_dataset(config.data)
+    split = make_split(data, config.split)
+    model = build_model(
+        config.model,
+        config.model_params,
+        num_items=data.num_items,
+        num_event_types=data.num_event_types,
+        max_len=config.max_len,
+    ).to(device)
+    config.save(run_dir / "config.toml")
+    ks = tuple(config.ks)
+
+    def validate(m: Recommender) -> dict[str, float]:
+        return evaluate_cases(
+            m, data, split.valid, max_len=config.max_len, ks=ks, exclude_seen=config.exclude_seen,
+            device=device, memory_budget_mb=config.eval_memory_mb,
+        ).metrics
+
+    started = time.perf_counter()
+    if not model.trainable:
+        model.fit(data, split)
+        seconds = time.perf_counter() - started
+        valid = validate(model)
+        history = [{"epoch": 0, "loss": None, "valid": valid, "seconds": seconds}]
+        return _finish(config, run_dir, model, data, split, history, best_epoch=0, seconds_to_best=seconds, device=device)
+
+    assert isinstance(model, SequenceModel)
+    windows = train_windows(data, split.train_end, config.max_len, config.stride or None)
+    optimizer = make_optimizer(model, config, device)
+    forward = torch.compile(model.loss) if config.compile else None
+    history: list[dict[str, Any]] = []
+    best_score, best_epoch, bad_epochs, elapsed, seconds_to_best = -math.inf, 0, 0, 0.0, 0.0
+    start_epoch = 1
+    state = checkpoint.load_state(run_dir) if resume else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        history, best_score, best_epoch = state["history"], state["best_score"], state["best_epoch"]
+        bad_epochs, elapsed, seconds_to_best = state["bad_epochs"], state["elapsed"], state["seconds_to_best"]
+        start_epoch = state["epoch"] + 1
+    progress = EpochProgress(len(windows), config.epochs, enabled=show_progress)
+    with progress:
+        for epoch in range(start_epoch, config.epochs + 1):
+            if bad_epochs >= config.patience or (config.max_train_seconds and elapsed >= config.max_train_seconds):
+                break
+            t0 = time.perf_counter()
+            progress.start_epoch(epoch)
+            loss = train_epoch(model, windows, optimizer, config, epoch=epoch, device=device, progress=progress, forward=forward)
+            record: dict[str, Any] = {"epoch": epoch, "loss": loss}
+            if epoch % config.eval_every == 0 or epoch == config.epochs:
+                valid = validate(model)
+                record["valid"] = valid
+                if valid[SELECT_METRIC] > best_score:
+                    best_score, best_epoch, bad_epochs = valid[SELECT_METRIC], epoch, 0
+                    checkpoint.save_model(run_dir, model, {"epoch": epoch, "valid": valid})
+                else:
+                    bad_epochs += config.eval_every
+            elapsed += time.perf_counter() - t0
+            record["seconds"] = elapsed
+            if best_epoch == epoch:
+                seconds_to_best = elapsed
+            history.append(record)
+            progress.end_epoch(loss, record.get("valid", {}).get(SELECT_METRIC), best_score)
+            checkpoint.save_state(
+                run_dir,
+                {
+                    "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "torch_rng": torch.get_rng_state(), "history": history, "best_score": best_score,
+                    "best_epoch": best_epoch, "bad_epochs": bad_epochs, "elapsed": elapsed,
+                    "seconds_to_best": seconds_to_best,
+                },
+            )
+    if best_epoch == 0:
+        raise ChronorecError(f"{run_dir}: training ran no epoch (check --epochs and the time limit)")
+    best, _ = checkpoint.load_model(run_dir, device)
+    return _finish(config, run_dir, best, data, split, history, best_epoch=best_epoch, seconds_to_best=seconds_to_best, device=device)
+
+
+def _finish(
+    config: TrainConfig,
+    run_dir: Path,
+    model: Recommender,
+    data: SequenceData,
+    split: Split,
+    history: list[dict[str, Any]],
+    *,
+    best_epoch: int,
+    seconds_to_best: float,
+    device: torch.device,
+) -> TrainResult:
+    """Evaluate the selected model on validation and test, and write the run's records."""
+    if not model.trainable:
+        checkpoint.save_model(run_dir, model, {"epoch": 0})
+    results = {
+        name: evaluate_cases(
+            model, data, cases, max_len=config.max_len, ks=tuple(config.ks), exclude_seen=config.exclude_seen,
+            device=device, memory_budget_mb=config.eval_memory_mb,
+        ).metrics
+        for name, cases in (("valid", split.valid), ("test", split.test))
+    }
+    train_seconds = history[-1]["seconds"] if history else 0.0
+    result = TrainResult(
+        run_dir=run_dir,
+        model=config.model,
+        valid=results["valid"],
+        test=results["test"],
+        best_epoch=best_epoch,
+        epochs=len(history) if model.trainable else 0,
+        train_seconds=train_seconds,
+        seconds_to_best=seconds_to_best,
+        params=model.num_parameters(),
+        history=history,
+    )
+    write_json(run_dir / "history.json", history)
+    write_json(
+        run_dir / "metrics.json",
+        {
+            "dataset": data.name, "model": config.model, "split": config.split, "exclude_seen": config.exclude_seen,
+            "valid": result.valid, "test": result.test, "best_epoch": best_epoch, "epochs": result.epochs,
+            "train_seconds": train_seconds, "seconds_to_best": seconds_to_best, "params": result.params,
+            "split_info": split.info,
+        },
+    )
+    if model.trainable and history:
+        plot_training_curve(history, run_dir / "curve.png", title=f"{config.model} on {data.name}")
+    return result

@@ -1,0 +1,42 @@
+import torch
+
+from chronorec.data.split import leave_one_out
+from chronorec.evaluate.harness import evaluate_cases, users_per_batch
+from chronorec.models import build_model
+from chronorec.models.base import NoConfig, Recommender
+
+
+class Oracle(Recommender):
+    """Knows the answer: scores the true next item (the test target) highest."""
+
+    name = "oracle"
+
+    def __init__(self, targets: dict[int, int], num_items: int) -> None:
+        super().__init__(NoConfig(), num_items)
+        self.targets = targets
+
+    def score(self, batch):
+        scores = torch.zeros(batch.items.shape[0], self.num_items + 1)
+        for r, u in enumerate(batch.users.tolist()):
+            scores[r, self.targets[u]] = 1.0
+        return scores
+
+
+def test_oracle_is_perfect_and_batching_does_not_change_results(ring_dataset):
+    split = leave_one_out(ring_dataset)
+    targets = {int(u): int(ring_dataset.items[t]) for u, t in zip(split.test.users, split.test.targets)}
+    oracle = Oracle(targets, ring_dataset.num_items)
+    res = evaluate_cases(oracle, ring_dataset, split.test, max_len=10)
+    assert res.metrics["NDCG@10"] == 1.0 and res.metrics["MRR@20"] == 1.0
+    pop = build_model("pop", {}, num_items=ring_dataset.num_items)
+    pop.fit(ring_dataset, split)
+    full = evaluate_cases(pop, ring_dataset, split.test, max_len=10)
+    tiny = evaluate_cases(pop, ring_dataset, split.test, max_len=10, memory_budget_mb=0.0001)
+    assert torch.equal(full.ranks, tiny.ranks)
+    assert full.metrics == tiny.metrics
+    assert 0 < full.metrics["Coverage@10"] <= 10 / ring_dataset.num_items + 1e-9
+
+
+def test_memory_budget_sets_batch_size():
+    assert users_per_batch(1_000_000, 256) == 22
+    assert users_per_batch(10, 0) == 1
