@@ -39,3 +39,14 @@ def test_exclude_seen_masks_history_but_not_others():
     mask_padding_and_seen(scores, history)
     assert scores.tolist() == [[float("-inf"), float("-inf"), 4.0, 3.0]]
     assert pessimistic_rank(scores, torch.tensor([2])).item() == 0
+
+
+def test_event_type_accuracy_and_macro_f1_by_hand():
+    from chronorec.evaluate.harness import event_type_metrics
+
+    predicted = torch.tensor([1, 1, 2, 2, 3])
+    actual = torch.tensor([1, 2, 2, 2, 1])
+    m = event_type_metrics(predicted, actual)
+    assert m["EventType/accuracy"] == pytest.approx(3 / 5)
+    # F1: type 1 -> tp 1 fp 1 fn 1 = 0.5; type 2 -> tp 2 fp 0 fn 1 = 0.8; type 3 -> 0.
+    assert m["EventType/macroF1"] == pytest.approx((0.5 + 0.8 + 0.0) / 3)

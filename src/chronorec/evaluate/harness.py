@@ -62,9 +62,12 @@ def evaluate_cases(
     inputs, targets = eval_batch(data, cases, max_len)
     step = users_per_batch(data.num_items, memory_budget_mb)
     kmax = max(ks)
-    ranks, recommended = [], []
+    predicts_events = data.event_types is not None and hasattr(model, "predict_event_types")
+    ranks, recommended, event_predictions = [], [], []
     for lo in range(0, len(targets), step):
         batch = inputs[lo : lo + step].to(device)
+        if predicts_events:
+            event_predictions.append(model.predict_event_types(batch).argmax(dim=1).cpu())
         scores = model.score(batch).float()  # (B, I + 1)
         mask_padding_and_seen(scores, batch.items if exclude_seen else None)
         ranks.append(pessimistic_rank(scores, targets[lo : lo + step].to(device)).cpu())
@@ -77,4 +80,22 @@ def evaluate_cases(
         top = torch.cat(recommended)
         for k in ks:
             metrics[f"Coverage@{k}"] = torch.unique(top[:, :k]).numel() / data.num_items
+    if predicts_events and event_predictions:
+        assert data.event_types is not None
+        true_types = torch.from_numpy(data.event_types[cases.targets].astype("int64"))
+        metrics.update(event_type_metrics(torch.cat(event_predictions), true_types))
     return EvalResult(metrics, all_ranks, inputs.users, exclude_seen)
+
+
+def event_type_metrics(predicted: torch.Tensor, actual: torch.Tensor) -> dict[str, float]:
+    """Accuracy and macro-F1 of next-event-type predictions (F1 averaged over types that occur)."""
+    f1s = []
+    for t in torch.unique(torch.cat([predicted, actual])).tolist():
+        tp = ((predicted == t) & (actual == t)).sum().item()
+        fp = ((predicted == t) & (actual != t)).sum().item()
+        fn = ((predicted != t) & (actual == t)).sum().item()
+        f1s.append(2 * tp / max(2 * tp + fp + fn, 1))
+    return {
+        "EventType/accuracy": (predicted == actual).double().mean().item() if len(actual) else 0.0,
+        "EventType/macroF1": sum(f1s) / max(len(f1s), 1),
+    }
