@@ -1,0 +1,3 @@
+from chronorec.cli import main
+
+main()

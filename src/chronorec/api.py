@@ -1,0 +1,205 @@
+"""The Python API. Each function mirrors one CLI command and returns a typed result.
+
+Example:
+    >>> import chronorec
+    >>> chronorec.prepare("u.data", out="data/ml-100k", items="u.item")  # doctest: +SKIP
+    >>> result = chronorec.train("data/ml-100k", model="sasrec", out="runs/sasrec")  # doctest: +SKIP
+    >>> result.test["NDCG@10"]  # doctest: +SKIP
+    >>> chronorec.recommend("runs/sasrec", user="196", k=5)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from chronorec._io import write_json
+from chronorec.data.batches import history_batch
+from chronorec.data.dataset import SequenceData, load_dataset
+from chronorec.data.prepare import PrepareConfig, PrepareResult
+from chronorec.data.prepare import prepare as _prepare
+from chronorec.data.split import make_split
+from chronorec.errors import ChronorecError
+from chronorec.evaluate.harness import evaluate_cases
+from chronorec.evaluate.metrics import mask_padding_and_seen
+from chronorec.train.checkpoint import load_model
+from chronorec.train.config import TrainConfig
+from chronorec.train.trainer import TrainResult, fit, resolve_device
+
+
+def prepare(input: str | Path, out: str | Path, **options: Any) -> PrepareResult:
+    """Read, validate, filter and encode an event log into a dataset folder (see :class:`PrepareConfig`)."""
+    return _prepare(PrepareConfig(input=Path(input), out=Path(out), **options))
+
+
+def train(
+    data: str | Path | None = None,
+    *,
+    out: str | Path,
+    config: TrainConfig | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    **options: Any,
+) -> TrainResult:
+    """Train a model; ``options`` override fields of ``config`` (or of the defaults), e.g. ``model="gru4rec"``."""
+    base = dataclasses.asdict(config) if config is not None else {}
+    base.update(options)
+    if data is not None:
+        base["data"] = str(data)
+    if not base.get("data"):
+        raise ChronorecError("no dataset given: pass a prepared dataset folder")
+    base["data"] = str(Path(base["data"]).resolve())
+    return fit(TrainConfig.from_dict(base), out, resume=resume, show_progress=progress)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Full-ranking metrics of a trained run on one split."""
+
+    run_dir: Path
+    model: str
+    split: str
+    exclude_seen: bool
+    metrics: dict[str, float]
+    cases: int
+
+
+def _load_run(run_dir: str | Path, device: str = "cpu") -> tuple[TrainConfig, Any, SequenceData]:
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.toml"
+    if not config_path.is_file():
+        raise ChronorecError(f"{run_dir}: not a run folder (no config.toml); train one with `chronorec train`")
+    config = TrainConfig.load(config_path)
+    model, _ = load_model(run_dir, resolve_device(device))
+    return config, model, load_dataset(config.data)
+
+
+def evaluate(
+    run_dir: str | Path,
+    split: str = "test",
+    *,
+    exclude_seen: bool | None = None,
+    ks: tuple[int, ...] | None = None,
+    device: str = "auto",
+) -> Evaluation:
+    """Evaluate a trained run on its validation or test cases, ranking every item."""
+    if split not in ("valid", "test"):
+        raise ChronorecError(f"unknown split '{split}' (choose valid or test)")
+    config, model, data = _load_run(run_dir, device)
+    cases = getattr(make_split(data, config.split), split)
+    seen = config.exclude_seen if exclude_seen is None else exclude_seen
+    result = evaluate_cases(
+        model, data, cases, max_len=config.max_len, ks=ks or tuple(config.ks), exclude_seen=seen,
+        device=resolve_device(device), memory_budget_mb=config.eval_memory_mb,
+    )
+    return Evaluation(Path(run_dir), config.model, split, seen, result.metrics, len(cases))
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    item_id: str
+    score: float
+    title: str | None = None
+
+
+def recommend(run_dir: str | Path, user: str, k: int = 10, *, exclude_seen: bool = False) -> list[Recommendation]:
+    """Top-``k`` items for a known user after their whole recorded history, in original ids."""
+    config, model, data = _load_run(run_dir)
+    u = data.user_index(user)
+    if u is None:
+        raise ChronorecError(f"unknown user '{user}' in dataset {data.path}")
+    lo, hi = data.offsets[u], data.offsets[u + 1]
+    events = None if data.event_types is None else [data.event_types[lo:hi].tolist()]
+    batch = history_batch([data.items[lo:hi].tolist()], [data.timestamps[lo:hi].tolist()], events, config.max_len)
+    with torch.inference_mode():
+        scores = model.score(batch).float()
+    mask_padding_and_seen(scores, batch.items if exclude_seen else None)
+    top = scores[0].topk(min(k, data.num_items))
+    return [
+        Recommendation(str(data.item_ids[i]), float(s), data.title(i))
+        for s, i in zip(top.values.tolist(), top.indices.tolist())
+    ]
+
+
+@dataclass
+class BenchmarkResult:
+    """A leaderboard: per model, validation/test metrics averaged over seeds, with their spread."""
+
+    path: Path
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def machine_info() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def _mean_std(values: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    keys = values[0].keys()
+    mean = {k: statistics.fmean(v[k] for v in values) for k in keys}
+    std = {k: (statistics.stdev(v[k] for v in values) if len(values) > 1 else 0.0) for k in keys}
+    return mean, std
+
+
+def benchmark(
+    data: str | Path,
+    models: list[str],
+    out: str | Path,
+    *,
+    seeds: int = 1,
+    runs_dir: str | Path | None = None,
+    progress: bool = True,
+    model_params: dict[str, dict[str, Any]] | None = None,
+    **options: Any,
+) -> BenchmarkResult:
+    """Train every model in ``models`` with the same protocol (and ``seeds`` seeds) and write the JSON leaderboard."""
+    out = Path(out)
+    runs_root = Path(runs_dir) if runs_dir else out.with_suffix("").with_name(out.stem + "-runs")
+    dataset = load_dataset(data)
+    report: dict[str, Any] = {
+        "dataset": dataset.name,
+        "split": options.get("split", "loo"),
+        "exclude_seen": options.get("exclude_seen", False),
+        "max_len": options.get("max_len", TrainConfig.max_len),
+        "seeds": seeds,
+        "machine": machine_info(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "models": {},
+    }
+    for name in models:
+        runs = []
+        for seed in range(seeds):
+            params = (model_params or {}).get(name, {})
+            result = train(data, out=runs_root / f"{name}-seed{seed}", seed=seed, model=name,
+                           model_params=params, progress=progress, **options)
+            runs.append(result)
+        valid, valid_std = _mean_std([r.valid for r in runs])
+        test, test_std = _mean_std([r.test for r in runs])
+        report["models"][name] = {
+            "valid": valid,
+            "test": test,
+            "valid_std": valid_std,
+            "test_std": test_std,
+            "train_seconds": statistics.fmean(r.train_seconds for r in runs),
+            "seconds_to_best": statistics.fmean(r.seconds_to_best for r in runs),
+            "epochs": statistics.fmean(r.epochs for r in runs),
+            "best_epoch": statistics.fmean(r.best_epoch for r in runs),
+            "params": runs[0].params,
+            "runs": [str(r.run_dir) for r in runs],
+        }
+        write_json(out, report)  # after every model, so a long benchmark leaves partial results
+    return BenchmarkResult(out, report)

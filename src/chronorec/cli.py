@@ -1,0 +1,267 @@
+"""The ``chronorec`` command: a thin layer over :mod:`chronorec.api`.
+
+Errors in the user's input print one line to stderr (no traceback) and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from chronorec.errors import ChronorecError
+
+app = typer.Typer(
+    help="Learn from user behaviour sequences and recommend what each user wants next.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+datasets_app = typer.Typer(help="Known public datasets: list them, fetch one.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+console = Console()
+
+MODEL_HELP = "Model name: pop, markov, gru4rec, sasrec."
+
+
+def _metric_table(title: str, rows: dict[str, dict[str, float]], columns: list[str]) -> Table:
+    table = Table(title=title)
+    table.add_column("")
+    for c in columns:
+        table.add_column(c, justify="right")
+    for name, values in rows.items():
+        table.add_row(name, *(_fmt(values.get(c)) for c in columns))
+    return table
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+@app.command()
+def prepare(
+    input: Annotated[Path, typer.Argument(help="Event log: CSV, TSV, Parquet, RecBole .inter, MovieLens u.data/ratings.dat, or sequences.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to write (written atomically).")],
+    format: Annotated[str, typer.Option(help="auto|csv|tsv|parquet|recbole|movielens|sequences")] = "auto",
+    delimiter: Annotated[Optional[str], typer.Option(help="Field delimiter for csv (default: guessed).")] = None,
+    columns: Annotated[Optional[str], typer.Option(help="Comma-separated column names for a CSV/TSV without a header row.")] = None,
+    items: Annotated[Optional[Path], typer.Option(help="Item metadata: MovieLens u.item, or CSV/Parquet with item_id, title, categories.")] = None,
+    times: Annotated[Optional[Path], typer.Option(help="For the sequences format: a parallel file of timestamps.")] = None,
+    user_col: Annotated[str, typer.Option(help="User id column.")] = "user_id",
+    item_col: Annotated[str, typer.Option(help="Item id column.")] = "item_id",
+    time_col: Annotated[str, typer.Option(help="Timestamp column (unix s, unix ms or ISO-8601).")] = "timestamp",
+    event_col: Annotated[Optional[str], typer.Option(help="Event type column (view, cart, buy...), if any.")] = None,
+    rating_col: Annotated[Optional[str], typer.Option(help="Rating column, if any.")] = None,
+    min_rating: Annotated[Optional[float], typer.Option(help="Keep events with rating >= this.")] = None,
+    user_core: Annotated[int, typer.Option(help="Keep users with at least this many events (k-core, iterated).")] = 0,
+    item_core: Annotated[int, typer.Option(help="Keep items with at least this many events (k-core, iterated).")] = 0,
+    strict: Annotated[bool, typer.Option(help="Make row-level problems fatal instead of dropping and counting them.")] = False,
+    pseudonymize_users: Annotated[Optional[str], typer.Option(help="Replace user ids by salted hashes (the value is the salt).")] = None,
+) -> None:
+    """Validate an event log and write a dataset folder (Parquet + manifest.json)."""
+    from chronorec import api
+
+    result = api.prepare(
+        input, out, format=format, delimiter=delimiter, items=items,
+        columns=tuple(c.strip() for c in columns.split(",")) if columns else None, times=times, user_col=user_col,
+        item_col=item_col, time_col=time_col, event_col=event_col, rating_col=rating_col, min_rating=min_rating,
+        user_core=user_core, item_core=item_core, strict=strict, pseudonymize_users=pseudonymize_users,
+    )
+    dropped = ", ".join(f"{k} {v}" for k, v in result.dropped.items() if v) or "none"
+    console.print(
+        f"wrote {result.out}: {result.interactions:,} interactions, {result.users:,} users, "
+        f"{result.items:,} items; dropped: {dropped}"
+    )
+
+
+@app.command()
+def train(
+    data: Annotated[Optional[Path], typer.Argument(help="Prepared dataset folder (from `chronorec prepare`).")] = None,
+    model: Annotated[Optional[str], typer.Option(help=MODEL_HELP)] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: config, best model, curves, metrics.")] = Path("runs/latest"),
+    config: Annotated[Optional[Path], typer.Option(help="TOML config (e.g. a run's config.toml); flags override it.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs (early stopping may end sooner).")] = None,
+    max_len: Annotated[Optional[int], typer.Option(help="Events of history the model sees.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Windows per batch.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="AdamW learning rate.")] = None,
+    patience: Annotated[Optional[int], typer.Option(help="Stop after this many epochs without a better validation NDCG@10.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same metrics).")] = None,
+    split: Annotated[Optional[str], typer.Option(help="loo (leave-one-out) or temporal.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N.")] = None,
+    set: Annotated[Optional[list[str]], typer.Option("--set", help="Model setting KEY=VALUE, e.g. --set dim=128 (repeatable).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the run folder's last checkpoint.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train a model; the run folder records the full config (rerun with --config RUN/config.toml)."""
+    from chronorec import api
+    from chronorec.train.config import TrainConfig
+
+    base = TrainConfig.load(config) if config else None
+    options = {
+        k: v
+        for k, v in dict(model=model, epochs=epochs, max_len=max_len, batch_size=batch_size, lr=lr,
+                         patience=patience, seed=seed, split=split, device=device).items()
+        if v is not None
+    }
+    if set:
+        params = dict(base.model_params) if base else {}
+        params.update(_parse_settings(set))
+        options["model_params"] = params
+    result = api.train(data, out=out, config=base, resume=resume, progress=progress, **options)
+    columns = ["HR@10", "NDCG@10", "MRR@10"]
+    console.print(_metric_table(f"{result.model}: best epoch {result.best_epoch} of {result.epochs}, "
+                                f"{result.train_seconds:.0f}s, {result.params:,} parameters",
+                                {"valid": result.valid, "test": result.test}, columns))
+    console.print(f"run folder: {result.run_dir}")
+
+
+def _parse_settings(pairs: list[str]) -> dict[str, object]:
+    settings: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ChronorecError(f"--set expects KEY=VALUE, got '{pair}'")
+        try:
+            settings[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            settings[key] = raw
+    return settings
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder from `chronorec train`.")],
+    split: Annotated[str, typer.Option(help="valid or test.")] = "test",
+    exclude_seen: Annotated[Optional[bool], typer.Option("--exclude-seen/--include-seen", help="Drop history items from the candidates (default: as trained).")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the metrics to this JSON file.")] = None,
+) -> None:
+    """Full-ranking HR/NDCG/MRR/Recall@K and coverage of a trained run."""
+    from chronorec import api
+    from chronorec._io import write_json
+
+    ev = api.evaluate(run_dir, split, exclude_seen=exclude_seen)
+    ks = sorted({m.split("@")[1] for m in ev.metrics if "@" in m}, key=int)
+    names = list(dict.fromkeys(m.split("@")[0] for m in ev.metrics if "@" in m))
+    rows = {name: {f"@{k}": ev.metrics.get(f"{name}@{k}") for k in ks} for name in names}
+    rows.update({m: {f"@{ks[0]}": v} for m, v in ev.metrics.items() if "@" not in m})
+    console.print(_metric_table(f"{ev.model} on {split} ({ev.cases} cases, full ranking, exclude_seen={ev.exclude_seen})",
+                                rows, [f"@{k}" for k in ks]))
+    if json_out:
+        write_json(json_out, {"run_dir": str(ev.run_dir), "model": ev.model, "split": split,
+                              "exclude_seen": ev.exclude_seen, "cases": ev.cases, "metrics": ev.metrics})
+
+
+@app.command()
+def recommend(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder from `chronorec train`.")],
+    user: Annotated[str, typer.Option("--user", "-u", help="The user's original id.")],
+    k: Annotated[int, typer.Option("-k", help="How many items.")] = 10,
+    exclude_seen: Annotated[bool, typer.Option(help="Leave out items the user already has.")] = False,
+) -> None:
+    """Top-K items for a user after their whole history, with titles where known."""
+    from chronorec import api
+
+    table = Table(title=f"top {k} for user {user}")
+    for col in ("rank", "item", "score", "title"):
+        table.add_column(col)
+    for rank, rec in enumerate(api.recommend(run_dir, user, k, exclude_seen=exclude_seen), 1):
+        table.add_row(str(rank), rec.item_id, f"{rec.score:.3f}", rec.title or "")
+    console.print(table)
+
+
+@app.command()
+def benchmark(
+    data: Annotated[Path, typer.Argument(help="Prepared dataset folder.")],
+    models: Annotated[str, typer.Option(help="Comma-separated model names.")] = "pop,markov,gru4rec,sasrec",
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSON leaderboard to write.")] = Path("results.json"),
+    max_len: Annotated[int, typer.Option(help="Events of history every model sees.")] = 50,
+    seeds: Annotated[int, typer.Option(help="Seeds per model (metrics are averaged, spread reported).")] = 1,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs per neural model.")] = 200,
+    split: Annotated[str, typer.Option(help="loo or temporal.")] = "loo",
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Train each model with its defaults (early stopping), print the leaderboard and write it as JSON."""
+    from chronorec import api
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    result = api.benchmark(data, names, out, seeds=seeds, max_len=max_len, epochs=epochs, split=split, progress=progress)
+    console.print(leaderboard_table(result.report))
+    console.print(f"wrote {result.path}")
+
+
+def leaderboard_table(report: dict) -> Table:
+    """The benchmark table: valid/test HR@10, NDCG@10, MRR@10, seconds, epochs, parameters."""
+    table = Table(title=f"{report['dataset']} ({report['split']}, full ranking, exclude_seen={report['exclude_seen']}, seeds={report['seeds']})")
+    for col in ("model", "valid HR@10", "valid NDCG@10", "valid MRR@10", "test HR@10", "test NDCG@10", "test MRR@10", "train s", "epochs", "params"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for name, m in report["models"].items():
+        table.add_row(
+            name,
+            *(f"{m[s][k]:.4f}" for s in ("valid", "test") for k in ("HR@10", "NDCG@10", "MRR@10")),
+            f"{m['train_seconds']:.1f}", f"{m['epochs']:.0f}", f"{m['params']:,}",
+        )
+    return table
+
+
+@datasets_app.command("list")
+def datasets_list() -> None:
+    """Known public datasets, their home pages, and whether a local copy is found via CHRONOREC_DATA."""
+    from chronorec.data import registry
+
+    table = Table(title="known datasets")
+    for col in ("name", "home page", "local copy"):
+        table.add_column(col)
+    for ds in registry.list_datasets():
+        local = registry.find_local(ds.name)
+        table.add_row(ds.name, ds.home_page, str(local) if local else "-")
+    console.print(table)
+
+
+@datasets_app.command("fetch")
+def datasets_fetch(
+    name: Annotated[str, typer.Argument(help="Dataset name (see `chronorec datasets list`).")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also prepare it into this dataset folder.")] = None,
+    dest: Annotated[Path, typer.Option(help="Where raw downloads go.")] = Path("downloads"),
+) -> None:
+    """Find a local copy (CHRONOREC_DATA) or download a public dataset; with --out, prepare it too."""
+    from chronorec.data import registry
+
+    path = registry.fetch(name, dest)
+    console.print(f"{name}: {path}")
+    if out is not None:
+        result = registry.prepare_known(name, out, dest=dest)
+        console.print(f"prepared {result.out}: {result.interactions:,} interactions, {result.users:,} users, {result.items:,} items")
+
+
+def main() -> None:
+    """Entry point: run the app, turning user-facing errors into one line and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except ChronorecError as err:
+        print(f"chronorec: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Exit as exit_:
+        sys.exit(exit_.exit_code)
+    except typer.Abort:
+        print("chronorec: aborted", file=sys.stderr)
+        sys.exit(1)
+    except Exception as err:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(err, click.ClickException):
+            err.show()
+            sys.exit(err.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()
