@@ -1,0 +1,98 @@
+"""``lstm-attn``: an LSTM with causal attention over its own states, plus a next-event-type head.
+
+Each position's hidden state combines the LSTM state (the recent order of events) with an attention
+summary of every earlier state (longer-range interests). When the data has event types (view, cart,
+buy, ...) they are embedded with the items, and a second head predicts the type of the next event;
+training adds ``event_weight`` times its cross-entropy to the item loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from chronorec.data.batches import SeqBatch
+from chronorec.errors import ChronorecError
+from chronorec.models.base import SequenceModel
+from chronorec.models.gru4rec import left_to_right_padding
+from chronorec.models.layers import CausalSelfAttention, causal_padding_mask
+from chronorec.models.losses import full_softmax_loss
+
+
+@dataclass(frozen=True)
+class LSTMAttnConfig:
+    dim: int = 64
+    layers: int = 1  # stacked LSTM layers
+    heads: int = 1  # attention heads over the LSTM states
+    dropout: float = 0.2
+    event_weight: float = 0.5  # weight of the next-event-type loss (used only when the data has types)
+
+
+class LSTMAttn(SequenceModel):
+    name = "lstm-attn"
+    config_class = LSTMAttnConfig
+
+    def __init__(self, config: LSTMAttnConfig, num_items: int, num_event_types: int = 0, max_len: int = 50) -> None:
+        super().__init__(config, num_items, num_event_types, max_len, config.dim)
+        D = config.dim
+        self.event_embedding = nn.Embedding(num_event_types + 1, D, padding_idx=0) if num_event_types else None
+        if self.event_embedding is not None:  # same scale as the items, or the few types drown them out
+            nn.init.normal_(self.event_embedding.weight, std=0.02)
+            with torch.no_grad():
+                self.event_embedding.weight[0].zero_()
+        self.drop = nn.Dropout(config.dropout)
+        lstm_dropout = config.dropout if config.layers > 1 else 0.0  # only acts between stacked layers
+        self.lstm = nn.LSTM(D, D, num_layers=config.layers, batch_first=True, dropout=lstm_dropout)
+        self.attn_norm = nn.LayerNorm(D)
+        self.attn = CausalSelfAttention(D, config.heads, config.dropout)
+        self.project = nn.Linear(2 * D, D)  # [LSTM state, attention summary] -> hidden
+        self.event_head = nn.Linear(D, num_event_types + 1) if num_event_types else None
+
+    def _embed(self, batch: SeqBatch) -> torch.Tensor:
+        x = self.item_embedding(batch.items)  # (B, T, D)
+        if self.event_embedding is not None and batch.event_types is not None:
+            x = x + self.event_embedding(batch.event_types)
+        return self.drop(x)
+
+    def encode(self, batch: SeqBatch) -> torch.Tensor:
+        items = batch.items  # (B, T), left-padded
+        T = items.shape[1]
+        valid = items != 0
+        lengths = valid.sum(1)
+        # An LSTM would carry state through leading padding; pack the real steps so padding never counts.
+        x = left_to_right_padding(self._embed(batch), lengths)  # (B, T, D), right-padded
+        packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=T)
+        states = left_to_right_padding(out, T - lengths)  # (B, T, D), back to left padding
+        # Position t attends to states <= t; padding keys are masked, so their values never matter.
+        context = self.attn(self.attn_norm(states), causal_padding_mask(valid))  # (B, T, D)
+        return self.project(self.drop(torch.cat([states, context], dim=-1)))  # (B, T, D)
+
+    def _event_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Next-event-type logits ``(N, E + 1)`` from hidden states ``(N, D)``; type 0 (padding) is -inf."""
+        if self.event_head is None:
+            raise ChronorecError("this lstm-attn model was built without event types; it cannot predict them")
+        logits = self.event_head(hidden).float()
+        padding = torch.zeros_like(logits, dtype=torch.bool)
+        padding[:, 0] = True
+        return logits.masked_fill(padding, float("-inf"))
+
+    def loss(self, inputs: SeqBatch, targets: SeqBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Item cross-entropy plus ``event_weight`` x next-event-type cross-entropy, at every target."""
+        mask = targets.mask  # (B, T)
+        hidden = self.encode(inputs)[mask]  # (N, D) at target positions
+        item_loss = full_softmax_loss(hidden, self.item_vectors(), targets.items[mask])
+        if self.event_head is None or targets.event_types is None:
+            return item_loss, {"item": item_loss.detach()}
+        event_loss = F.cross_entropy(self._event_logits(hidden), targets.event_types[mask])
+        loss = item_loss + self.config.event_weight * event_loss
+        return loss, {"item": item_loss.detach(), "event": event_loss.detach()}
+
+    def predict_event_types(self, batch: SeqBatch) -> torch.Tensor:
+        """Logits ``(B, E + 1)`` for the type of the event after each history; column 0 is ``-inf``."""
+        return self._event_logits(self.encode(batch)[:, -1])
