@@ -9,11 +9,15 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import torch
 
 from chronorec.data import schema
 from chronorec.data.dataset import SequenceData, load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Tests run in parallel workers (pytest -n 2): one thread each keeps the cores from being oversubscribed.
+torch.set_num_threads(1)
 
 
 def shared_data_root() -> Path | None:

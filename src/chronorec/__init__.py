@@ -1,28 +1,22 @@
 """chronorec: learn from user behaviour sequences and recommend what each user wants next.
 
-The public API (``prepare``, ``train``, ``evaluate``, ``recommend``, ``benchmark``) is imported on first
-use so that ``chronorec --help`` stays fast.
+The public API mirrors the command line::
+
+    import chronorec
+    chronorec.prepare("u.data", out="data/ml-100k", items="u.item")
+    result = chronorec.train("data/ml-100k", model="sasrec", out="runs/sasrec")
+    chronorec.evaluate("runs/sasrec", "test").metrics["NDCG@10"]
+    chronorec.recommend("runs/sasrec", user="196", k=10)
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 __version__ = "0.1.0"
-__all__ = ["prepare", "train", "evaluate", "recommend", "benchmark", "TrainConfig", "load_dataset"]
 
+# The functions deliberately shadow the subpackages of the same name (``chronorec.train`` the function,
+# ``chronorec.train.trainer`` the module): the API reads naturally and the modules stay importable.
+from chronorec.api import benchmark, evaluate, prepare, recommend, train  # noqa: E402
+from chronorec.data.dataset import load_dataset  # noqa: E402
+from chronorec.train.config import TrainConfig  # noqa: E402
 
-def __getattr__(name: str) -> Any:
-    if name in ("prepare", "train", "evaluate", "recommend", "benchmark"):
-        from chronorec import api
-
-        return getattr(api, name)
-    if name == "TrainConfig":
-        from chronorec.train.config import TrainConfig
-
-        return TrainConfig
-    if name == "load_dataset":
-        from chronorec.data.dataset import load_dataset
-
-        return load_dataset
-    raise AttributeError(f"module 'chronorec' has no attribute {name!r}")
+__all__ = ["prepare", "train", "evaluate", "recommend", "benchmark", "TrainConfig", "load_dataset", "__version__"]

@@ -26,7 +26,7 @@ datasets_app = typer.Typer(help="Known public datasets: list them, fetch one.", 
 app.add_typer(datasets_app, name="datasets")
 console = Console()
 
-MODEL_HELP = "Model name: pop, markov, gru4rec, sasrec."
+MODEL_HELP = "Model name: pop, markov, gru4rec, sasrec, lstm-attn, chrono."
 
 
 def _metric_table(title: str, rows: dict[str, dict[str, float]], columns: list[str]) -> Table:

@@ -7,7 +7,9 @@ from typing import Any
 
 from chronorec.errors import ChronorecError
 from chronorec.models.base import Recommender, SequenceModel
+from chronorec.models.chrono import Chrono
 from chronorec.models.gru4rec import GRU4Rec
+from chronorec.models.lstm_attn import LSTMAttn
 from chronorec.models.markov import Markov
 from chronorec.models.pop import Popularity
 from chronorec.models.sasrec import SASRec
@@ -17,6 +19,8 @@ MODELS: dict[str, type[Recommender]] = {
     "markov": Markov,
     "gru4rec": GRU4Rec,
     "sasrec": SASRec,
+    "lstm-attn": LSTMAttn,
+    "chrono": Chrono,
 }
 
 

@@ -35,6 +35,7 @@ class ChronoConfig:
     dropout: float = 0.2
     ffn_mult: int = 4
     time_bias: bool = True  # False: plain causal mask (ablation)
+    repeat_bias: bool = True  # learn a score offset for items already in the history
     # Bucket 0 is a gap under 1 s, bucket b covers [2^(b-1), 2^b) s; 27 buckets put the last
     # boundary at 2^25 s (~1.06 years), and longer gaps share the last bucket.
     num_time_buckets: int = 27

@@ -17,6 +17,7 @@ class GRU4RecConfig:
     dim: int = 64
     layers: int = 1
     dropout: float = 0.2
+    repeat_bias: bool = True  # learn a score offset for items already in the history
 
 
 def left_to_right_padding(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

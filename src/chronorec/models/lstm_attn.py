@@ -30,6 +30,7 @@ class LSTMAttnConfig:
     heads: int = 1  # attention heads over the LSTM states
     dropout: float = 0.2
     event_weight: float = 0.5  # weight of the next-event-type loss (used only when the data has types)
+    repeat_bias: bool = True  # learn a score offset for items already in the history
 
 
 class LSTMAttn(SequenceModel):

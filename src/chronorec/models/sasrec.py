@@ -19,6 +19,7 @@ class SASRecConfig:
     heads: int = 2
     dropout: float = 0.2
     ffn_mult: int = 4
+    repeat_bias: bool = True  # learn a score offset for items already in the history
 
 
 class SASRec(SequenceModel):
