@@ -1,0 +1,80 @@
+"""The command-line contract: exit codes, one-line errors, nothing left behind, a working tour."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import synthetic_sequences
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "chronorec", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.mark.parametrize(
+    "content, extra, needle",
+    [
+        (None, [], "not found"),
+        ("", [], "empty"),
+        ("user_id,item_id\n1,2\n", [], "timestamp"),
+        ("user_id,item_id,timestamp\n1,2,yesterday\n", ["--strict"], "row 1"),
+    ],
+)
+def test_fatal_input_errors_exit_2_with_one_line_and_no_output(tmp_path, content, extra, needle):
+    log = tmp_path / "log.csv"
+    if content is not None:
+        log.write_text(content)
+    out = tmp_path / "out"
+    proc = run("prepare", str(log), "--out", str(out), *extra)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    assert str(log.name) in lines[0] and needle in lines[0]
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["log.csv"] if content is not None else [])
+
+
+def test_unknown_model_and_missing_run_are_clear_errors(tmp_path):
+    proc = run("train", str(tmp_path), "--model", "nope", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2 and "unknown model 'nope'" in proc.stderr
+    proc = run("evaluate", str(tmp_path / "nothing"))
+    assert proc.returncode == 2 and "not a run folder" in proc.stderr
+
+
+def test_every_command_has_useful_help():
+    for command in ("prepare", "train", "evaluate", "recommend", "benchmark", "datasets"):
+        proc = run(command, "--help")
+        assert proc.returncode == 0 and "Usage" in proc.stdout, command
+
+
+def test_tour_prepare_train_evaluate_recommend_benchmark(tmp_path):
+    """The README's quick tour on a small log written as CSV."""
+    rows = ["user_id,item_id,timestamp"] + [
+        f"{u},{i},{t}" for u, seq in synthetic_sequences(40, 30).items() for i, t in seq
+    ]
+    (tmp_path / "log.csv").write_text("\n".join(rows) + "\n")
+    assert run("prepare", "log.csv", "--out", "data", cwd=tmp_path).returncode == 0
+    proc = run("train", "data", "--model", "sasrec", "--epochs", "2", "--max-len", "10", "--out", "runs/s",
+               "--set", "dim=16", "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "NDCG@10" in proc.stdout
+    proc = run("evaluate", "runs/s", "--split", "valid", "--json", "ev.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "ev.json").read_text())["split"] == "valid"
+    proc = run("recommend", "runs/s", "--user", "u3", "-k", "3", cwd=tmp_path)
+    assert proc.returncode == 0 and "title" in proc.stdout
+    proc = run("train", "--config", "runs/s/config.toml", "--out", "runs/again", "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    first = json.loads((tmp_path / "runs/s/metrics.json").read_text())
+    again = json.loads((tmp_path / "runs/again/metrics.json").read_text())
+    assert first["test"] == again["test"]  # a run's config.toml reproduces it
+    proc = run("benchmark", "data", "--models", "pop,markov", "--out", "results.json", "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert set(report["models"]) == {"pop", "markov"} and report["split"] == "loo" and report["exclude_seen"] is False
+    assert {"valid", "test", "train_seconds", "epochs", "params"} <= set(report["models"]["pop"])
