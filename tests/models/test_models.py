@@ -73,3 +73,31 @@ def test_markov_follows_transitions_and_falls_back_to_popularity(ring_dataset):
     assert scores.argmax().item() == nxt
     unseen = model.score(_batch([[0, 0, 0]], 3))[0]
     assert torch.equal(unseen[1:].argsort(), model.popularity[1:].argsort())
+
+
+def test_repeat_bias_counts_each_history_item_once_and_only_history_items():
+    from chronorec.models.base import distinct_history
+
+    items = torch.tensor([[0, 3, 5, 3, 7, 5]])
+    assert distinct_history(items).tolist() == [[0, 3, 5, 0, 7, 0]]
+    torch.manual_seed(0)
+    model = build_model("sasrec", {"repeat_bias": True}, num_items=10, max_len=6).eval()
+    plain = build_model("sasrec", {"repeat_bias": False}, num_items=10, max_len=6).eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if k != "repeat_bias"})
+    with torch.no_grad():
+        model.repeat_bias.fill_(-2.0)
+    batch = _batch([[3, 5, 3, 7]], 6)
+    diff = model.score(batch) - plain.score(batch)
+    expected = torch.zeros(11)
+    expected[[3, 5, 7]] = -2.0
+    torch.testing.assert_close(diff[0, 1:], expected[1:])
+
+
+def test_repeat_bias_is_learned_by_the_loss():
+    torch.manual_seed(0)
+    model = build_model("sasrec", {}, num_items=30, max_len=6)
+    inputs = _batch([[1, 2, 3], [4, 5, 6, 7, 8]], 6)
+    targets = _batch([[2, 3, 1], [5, 6, 7, 8, 4]], 6)  # the last targets repeat history items
+    loss, _ = model.loss(inputs, targets)
+    loss.backward()
+    assert model.repeat_bias.grad is not None and model.repeat_bias.grad.item() < 0  # pushed up: repeats happen

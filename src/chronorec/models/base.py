@@ -18,7 +18,7 @@ from torch import nn
 from chronorec.data.batches import SeqBatch
 from chronorec.data.dataset import SequenceData
 from chronorec.data.split import Split
-from chronorec.models.losses import full_softmax_loss
+from chronorec.models.losses import add_repeat_bias, full_softmax_loss
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +62,14 @@ class Recommender(nn.Module):
         return np.flatnonzero(in_train), has_next
 
 
+def distinct_history(items: torch.Tensor) -> torch.Tensor:
+    """``items`` (B, T) with repeats of an earlier item replaced by padding, so each item counts once."""
+    T = items.shape[1]
+    earlier = torch.ones(T, T, dtype=torch.bool, device=items.device).tril(-1)  # (T, T): s' < s
+    repeat = ((items[:, :, None] == items[:, None, :]) & earlier[None]).any(-1)  # (B, T)
+    return items.masked_fill(repeat, 0)
+
+
 class SequenceModel(Recommender):
     """A neural model that encodes sequences to hidden states and scores items by dot product."""
 
@@ -92,25 +100,22 @@ class SequenceModel(Recommender):
         hidden = self.encode(batch)[:, -1]  # (B, D): left padding puts the latest event last
         scores = hidden @ self.item_vectors().T  # (B, I + 1)
         if self.repeat_bias is not None:
-            seen = torch.zeros_like(scores).scatter_(1, batch.items, 1.0)  # (B, I + 1)
-            scores = scores + self.repeat_bias * seen
+            scores = add_repeat_bias(scores, distinct_history(batch.items), self.repeat_bias)
         return scores
 
-    def history_logit_bias(self, items: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
-        """``repeat_bias`` on the items seen up to each target position: ``(N, I + 1)`` for ``mask``'s N positions."""
+    def history_logit_index(self, items: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
+        """Per target position, the distinct items seen up to it: ``(N, T)`` for ``mask``'s N positions (0 = none)."""
         if self.repeat_bias is None:
             return None
         T = items.shape[1]
         causal = torch.ones(T, T, dtype=torch.bool, device=items.device).tril()  # (T, T): position t sees s <= t
-        history = torch.where(causal[None], items[:, None, :], 0)[mask]  # (N, T); 0 is padding
-        seen = torch.zeros(history.shape[0], self.num_items + 1, device=items.device).scatter_(1, history, 1.0)
-        return self.repeat_bias * seen
+        return torch.where(causal[None], distinct_history(items)[:, None, :], 0)[mask]  # (N, T)
 
     def loss(self, inputs: SeqBatch, targets: SeqBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Training loss at every non-padding target position, and named parts for logging."""
         hidden = self.encode(inputs)  # (B, T, D)
         mask = targets.mask  # (B, T)
-        loss = full_softmax_loss(
-            hidden[mask], self.item_vectors(), targets.items[mask], self.history_logit_bias(inputs.items, mask)
-        )
+        history = self.history_logit_index(inputs.items, mask)
+        bias = None if history is None else (history, self.repeat_bias)
+        loss = full_softmax_loss(hidden[mask], self.item_vectors(), targets.items[mask], bias)
         return loss, {"item": loss.detach()}

@@ -51,7 +51,7 @@ class TransformerBlock(nn.Module):
         self.attn = CausalSelfAttention(dim, heads, dropout)
         self.ln_ffn = nn.LayerNorm(dim)
         self.ffn = nn.Sequential(
-            nn.Linear(dim, ffn_mult * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn_mult * dim, dim)
+            nn.Linear(dim, ffn_mult * dim), nn.GELU(), nn.Linear(ffn_mult * dim, dim)
         )
         self.drop = nn.Dropout(dropout)
 
