@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from chronorec.data.batches import SeqBatch
 from chronorec.models.base import SequenceModel
+from chronorec.models.layers import run_rnn_left_padded
 
 
 @dataclass(frozen=True)
@@ -18,13 +18,6 @@ class GRU4RecConfig:
     layers: int = 1
     dropout: float = 0.2
     repeat_bias: bool = True  # learn a score offset for items already in the history
-
-
-def left_to_right_padding(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Move each row's last ``lengths[b]`` steps to the front (``x`` is (B, T, ...)). Inverse: negative lengths."""
-    T = x.shape[1]
-    idx = (torch.arange(T, device=x.device)[None] + (T - lengths)[:, None]) % T  # (B, T)
-    return x.gather(1, idx.view(*idx.shape, *([1] * (x.dim() - 2))).expand_as(x))
 
 
 class GRU4Rec(SequenceModel):
@@ -39,12 +32,5 @@ class GRU4Rec(SequenceModel):
 
     def encode(self, batch: SeqBatch) -> torch.Tensor:
         items = batch.items  # (B, T), left-padded
-        T = items.shape[1]
-        lengths = (items != 0).sum(1)
-        # A GRU would carry state through leading padding; pack the real steps so padding never counts.
-        x = left_to_right_padding(self.drop(self.item_embedding(items)), lengths)  # (B, T, D), right-padded
-        packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.gru(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=T)  # (B, T, D)
-        out = left_to_right_padding(out, T - lengths)  # back to left padding
+        out = run_rnn_left_padded(self.gru, self.drop(self.item_embedding(items)), (items != 0).sum(1))  # (B, T, D)
         return self.project(self.drop(out))

@@ -58,3 +58,23 @@ class TransformerBlock(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = x + self.drop(self.attn(self.ln_attn(x), mask))
         return x + self.drop(self.ffn(self.ln_ffn(x)))
+
+
+def left_to_right_padding(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Move each row's last ``lengths[b]`` steps to the front (``x`` is (B, T, ...)). Inverse: ``T - lengths``."""
+    T = x.shape[1]
+    idx = (torch.arange(T, device=x.device)[None] + (T - lengths)[:, None]) % T  # (B, T)
+    return x.gather(1, idx.view(*idx.shape, *([1] * (x.dim() - 2))).expand_as(x))
+
+
+def run_rnn_left_padded(rnn: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Run a batch-first RNN over left-padded ``x`` (B, T, D) so that padding never reaches a real step.
+
+    Rows are rotated to right padding, where trailing padding comes after every real step and so
+    cannot influence it; one dense RNN call (much faster on CPU than packed sequences) and the
+    inverse rotation follow. Outputs at padding positions are zero.
+    """
+    T = x.shape[1]
+    out, _ = rnn(left_to_right_padding(x, lengths))  # (B, T, H), right-padded
+    valid = torch.arange(T, device=x.device)[None] >= (T - lengths)[:, None]  # (B, T)
+    return left_to_right_padding(out, T - lengths) * valid[..., None]  # (B, T, H), left-padded again

@@ -13,13 +13,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from chronorec.data.batches import SeqBatch
 from chronorec.errors import ChronorecError
 from chronorec.models.base import SequenceModel
-from chronorec.models.gru4rec import left_to_right_padding
-from chronorec.models.layers import CausalSelfAttention, causal_padding_mask
+from chronorec.models.layers import CausalSelfAttention, causal_padding_mask, run_rnn_left_padded
 from chronorec.models.losses import full_softmax_loss
 
 
@@ -60,16 +58,8 @@ class LSTMAttn(SequenceModel):
         return self.drop(x)
 
     def encode(self, batch: SeqBatch) -> torch.Tensor:
-        items = batch.items  # (B, T), left-padded
-        T = items.shape[1]
-        valid = items != 0
-        lengths = valid.sum(1)
-        # An LSTM would carry state through leading padding; pack the real steps so padding never counts.
-        x = left_to_right_padding(self._embed(batch), lengths)  # (B, T, D), right-padded
-        packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=T)
-        states = left_to_right_padding(out, T - lengths)  # (B, T, D), back to left padding
+        valid = batch.items != 0  # (B, T), left-padded
+        states = run_rnn_left_padded(self.lstm, self._embed(batch), valid.sum(1))  # (B, T, D)
         # Position t attends to states <= t; padding keys are masked, so their values never matter.
         context = self.attn(self.attn_norm(states), causal_padding_mask(valid))  # (B, T, D)
         return self.project(self.drop(torch.cat([states, context], dim=-1)))  # (B, T, D)
