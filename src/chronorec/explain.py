@@ -1,0 +1,232 @@
+"""Explanations of trained runs: which time scales a ``multiscale`` model leans on, and what the
+interests of an ``interests`` model are made of. Each function returns a dataclass, writes a PNG, and
+has a ``format_*`` companion that renders it as a rich Table for the command line.
+
+Example:
+    >>> from chronorec.explain import explain_user, format_scale_explanation  # doctest: +SKIP
+    >>> expl = explain_user("runs/multiscale", "196")  # doctest: +SKIP
+    >>> expl.weights, expl.png  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.table import Table
+
+from chronorec.api import Recommendation, _load_run
+from chronorec.data.batches import SeqBatch, eval_batch, history_batch
+from chronorec.data.dataset import SequenceData
+from chronorec.data.split import make_split
+from chronorec.errors import ChronorecError
+from chronorec.evaluate.metrics import mask_padding_and_seen
+from chronorec.models.interests import Interests
+from chronorec.models.multiscale import MultiScale
+from chronorec.train.plots import save_figure  # first: it selects the headless backend
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+AVERAGE_BATCH = 256  # test-case histories scored at once for the all-users average
+
+
+@dataclass(frozen=True)
+class ScaleExplanation:
+    """How a ``multiscale`` model splits its attention between time scales for one user."""
+
+    user: str
+    scale_names: tuple[str, ...]
+    weights: tuple[float, ...]  # this user's gate weights after the whole history (0 for an empty scale)
+    average_weights: tuple[float, ...]  # mean gate weights over every test-case history
+    top_items: dict[str, list[Recommendation]]  # per scale, what it alone ranks highest ([] if empty)
+    png: Path
+
+
+@dataclass(frozen=True)
+class InterestSummary:
+    index: int
+    top_items: list[Recommendation]  # the items this interest scores highest
+    drawn_from: list[Recommendation]  # history events it draws most from; ``score`` is the attention weight
+    share_of_top: float  # share of the user's overall top-k list that this interest ranks (its max wins)
+
+
+@dataclass(frozen=True)
+class InterestReport:
+    """The K interests of one user after their whole (visible) history."""
+
+    user: str
+    interests: list[InterestSummary]
+    history: list[str]  # original item ids of the last ``max_len`` events, oldest first
+    weights_over_time: list[list[float]]  # (len(history), K): each interest's attention over the events
+    png: Path
+
+
+def _load(run_dir: str | Path, cls: type, command: str) -> tuple[Any, Any, SequenceData]:
+    config, model, data = _load_run(run_dir)
+    if not isinstance(model, cls):
+        raise ChronorecError(
+            f"{run_dir}: `{command}` needs a '{cls.name}' run; this run's model is '{model.name}'"
+        )
+    return config, model, data
+
+
+def _user_batch(data: SequenceData, user_id: str, max_len: int) -> SeqBatch:
+    """The user's whole recorded history as a batch of one, as :func:`chronorec.recommend` sees it."""
+    u = data.user_index(user_id)
+    if u is None:
+        raise ChronorecError(f"unknown user '{user_id}' in dataset {data.path}")
+    lo, hi = data.offsets[u], data.offsets[u + 1]
+    events = None if data.event_types is None else [data.event_types[lo:hi].tolist()]
+    return history_batch([data.items[lo:hi].tolist()], [data.timestamps[lo:hi].tolist()], events, max_len)
+
+
+def _items(data: SequenceData, ids: list[int], scores: list[float]) -> list[Recommendation]:
+    return [Recommendation(str(data.item_ids[i]), float(s), data.title(i)) for i, s in zip(ids, scores)]
+
+
+def _top(data: SequenceData, scores: torch.Tensor, k: int) -> list[Recommendation]:
+    """Top-``k`` of one score row ``(I + 1,)``, padding excluded."""
+    scores = mask_padding_and_seen(scores[None].clone(), None)[0]
+    top = scores.topk(min(k, data.num_items))
+    return _items(data, top.indices.tolist(), top.values.tolist())
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+@torch.inference_mode()
+def explain_user(run_dir: str | Path, user_id: str, png: str | Path | None = None, k: int = 5) -> ScaleExplanation:
+    """Gate weights and per-scale top-``k`` items of a ``multiscale`` run for ``user_id`` (original id).
+
+    Also writes a bar chart of the average gate weight per scale over all test-case histories, with
+    this user's weights beside it, to ``png`` (default: ``<run_dir>/scale_weights.png``).
+    """
+    config, model, data = _load(run_dir, MultiScale, "explain")
+    batch = _user_batch(data, str(user_id), config.max_len)
+    weights = model.scale_weights(batch)[0]  # (S,)
+    by_scale = model.score_by_scale(batch)[0]  # (S, I + 1)
+    nonempty = model.scale_states(batch)[2][0, -1]  # (S,)
+    top_items = {
+        name: _top(data, by_scale[s], k) if nonempty[s] else [] for s, name in enumerate(model.scale_names)
+    }
+    cases, _ = eval_batch(data, make_split(data, config.split).test, config.max_len)
+    total = torch.zeros(len(model.scale_names))
+    for lo in range(0, len(cases.items), AVERAGE_BATCH):
+        total += model.scale_weights(cases[lo : lo + AVERAGE_BATCH]).sum(0)
+    average = total / max(len(cases.items), 1)
+    path = Path(png) if png is not None else Path(run_dir) / "scale_weights.png"
+    _plot_scale_weights(
+        model.scale_names, average.tolist(), weights.tolist(), str(user_id), len(cases.items), path
+    )
+    return ScaleExplanation(
+        str(user_id), model.scale_names, tuple(weights.tolist()), tuple(average.tolist()), top_items, path
+    )
+
+
+def _plot_scale_weights(names: tuple[str, ...], average: list[float], user: list[float], user_id: str,
+                        cases: int, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 3, 3.5))
+    xs = range(len(names))
+    for shift, values, color, label in ((-0.2, average, "tab:blue", f"mean over {cases} users"),
+                                        (0.2, user, "tab:orange", f"user {user_id}")):
+        bars = ax.bar([x + shift for x in xs], values, width=0.4, color=color, label=label)
+        ax.bar_label(bars, fmt="%.2f", fontsize="small")
+    ax.set_xticks(list(xs), names)
+    ax.set_ylim(0, 1.1)  # room for the value labels
+    ax.set_ylabel("gate weight")
+    ax.set_title("weight of each time scale at the moment of prediction")
+    ax.legend()
+    save_figure(fig, path)
+
+
+@torch.inference_mode()
+def interest_report(
+    run_dir: str | Path, user_id: str, k: int = 5, png: str | Path | None = None
+) -> InterestReport:
+    """Each interest of an ``interests`` run for ``user_id``: its top-``k`` items and the events it draws on.
+
+    Also writes a timeline of each interest's attention over the user's visible history to ``png``
+    (default: ``<run_dir>/interests_<user>.png``).
+    """
+    config, model, data = _load(run_dir, Interests, "interests")
+    batch = _user_batch(data, str(user_id), config.max_len)
+    vectors = model.user_state(batch)[0]  # (K, D)
+    weights = model.interest_weights_over_time(batch)[0]  # (T, K)
+    valid = batch.items[0] != 0
+    history, weights = batch.items[0][valid], weights[valid]  # (n,), (n, K)
+    per_interest = vectors @ model.item_vectors().T  # (K, I + 1)
+    overall = model.score(batch)[0].clone()
+    winners = per_interest[:, _top_ids(overall, k)].argmax(0)  # which interest ranks each overall top item
+    summaries = []
+    for j in range(per_interest.shape[0]):
+        strongest = weights[:, j].topk(min(3, len(history)))
+        summaries.append(InterestSummary(
+            j + 1,
+            _top(data, per_interest[j], k),
+            _items(data, history[strongest.indices].tolist(), strongest.values.tolist()),
+            float((winners == j).float().mean()) if len(winners) else 0.0,
+        ))
+    path = Path(png) if png is not None else Path(run_dir) / f"interests_{_safe(str(user_id))}.png"
+    labels = [f"interest {s.index}: {s.top_items[0].title or s.top_items[0].item_id}" for s in summaries]
+    _plot_interest_timeline(weights.tolist(), labels, str(user_id), path)
+    return InterestReport(
+        str(user_id), summaries, [str(data.item_ids[i]) for i in history.tolist()], weights.tolist(), path
+    )
+
+
+def _top_ids(scores: torch.Tensor, k: int) -> torch.Tensor:
+    scores = mask_padding_and_seen(scores[None].clone(), None)[0]
+    return scores.topk(min(k, scores.numel() - 1)).indices
+
+
+def _plot_interest_timeline(weights: list[list[float]], labels: list[str], user_id: str, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    steps = range(1, len(weights) + 1)
+    for j, label in enumerate(labels):
+        ax.plot(steps, [row[j] for row in weights], marker=".", label=label)
+    ax.set_xlabel("event in the history (oldest first)")
+    ax.set_ylabel("attention weight")
+    ax.set_title(f"user {user_id}: what each interest is drawn from")
+    ax.legend(fontsize="small", loc="upper left")
+    save_figure(fig, path)
+
+
+def _names(items: list[Recommendation]) -> str:
+    return ", ".join(r.title or r.item_id for r in items) or "-"
+
+
+def format_scale_explanation(expl: ScaleExplanation) -> Table:
+    """Rich table: one row per scale with the user's weight, the all-users mean and the scale's top items."""
+    table = Table(title=f"time scales for user {expl.user}")
+    for col, justify in (("scale", "left"), ("weight", "right"), ("mean weight", "right"), ("top items", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for name, w, a in zip(expl.scale_names, expl.weights, expl.average_weights):
+        top = _names(expl.top_items[name]) if expl.top_items[name] else "(empty)"
+        table.add_row(name, f"{w:.3f}", f"{a:.3f}", top)
+    return table
+
+
+def format_interest_report(report: InterestReport) -> Table:
+    """Rich table: one row per interest with its share of the top list, strongest items and source events."""
+    table = Table(title=f"interests of user {report.user} ({len(report.history)} events)")
+    for col, justify in (("interest", "right"), ("share of top", "right"), ("strongest items", "left"),
+                         ("drawn from", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for s in report.interests:
+        table.add_row(str(s.index), f"{s.share_of_top:.0%}", _names(s.top_items), _names(s.drawn_from))
+    return table
+
+
+__all__ = [
+    "InterestReport",
+    "InterestSummary",
+    "ScaleExplanation",
+    "explain_user",
+    "format_interest_report",
+    "format_scale_explanation",
+    "interest_report",
+]

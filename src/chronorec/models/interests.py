@@ -1,0 +1,141 @@
+"""``interests``: K interest vectors per user, self-attentive multi-interest extraction (ComiRec-SA).
+
+A causal Transformer trunk encodes the history; a two-layer attention ``w2 tanh(W1 h_j)`` gives every
+event one logit per interest, and interest k at position t is the softmax-weighted mean of the trunk
+states of events ``<= t`` (so every position has its own K interests from what was known then). An
+item's score is the max over interests of interest · item. Training follows ComiRec's label-aware
+hard attention: for each target, the interest most aligned with the target item is trained with a
+full softmax over the catalogue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from chronorec.data.batches import SeqBatch
+from chronorec.errors import ChronorecError
+from chronorec.models.base import SequenceModel
+from chronorec.models.layers import TransformerBlock, causal_padding_mask, reversed_positions
+from chronorec.models.multiscale import masked_softmax
+
+
+@dataclass(frozen=True)
+class InterestsConfig:
+    dim: int = 64
+    layers: int = 2
+    heads: int = 2
+    dropout: float = 0.2
+    ffn_mult: int = 4
+    num_interests: int = 4
+    attention_dim: int = 0  # hidden size of the interest attention; 0: 4 * dim, as in ComiRec-SA
+    repeat_bias: bool = True  # learn a score offset for items already in the history
+
+    def __post_init__(self) -> None:
+        if self.num_interests < 1:
+            raise ChronorecError(f"interests num_interests must be >= 1, got {self.num_interests}")
+        if self.dim % self.heads:
+            raise ChronorecError(f"interests dim {self.dim} is not divisible by heads {self.heads}")
+
+
+class Interests(SequenceModel):
+    name = "interests"
+    config_class = InterestsConfig
+
+    def __init__(self, config: InterestsConfig, num_items: int, num_event_types: int = 0, max_len: int = 50) -> None:
+        super().__init__(config, num_items, num_event_types, max_len, config.dim)
+        dim = config.dim
+        self.position_embedding = nn.Embedding(max_len, dim)
+        nn.init.normal_(self.position_embedding.weight, std=0.02)
+        self.event_embedding = nn.Embedding(num_event_types + 1, dim, padding_idx=0) if num_event_types else None
+        if self.event_embedding is not None:
+            nn.init.normal_(self.event_embedding.weight, std=0.02)
+            with torch.no_grad():
+                self.event_embedding.weight[0].zero_()
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(
+            TransformerBlock(dim, config.heads, config.dropout, config.ffn_mult) for _ in range(config.layers)
+        )
+        self.final_norm = nn.LayerNorm(dim)
+        self.attention_hidden = nn.Linear(dim, config.attention_dim or 4 * dim, bias=False)  # W1
+        self.attention_heads = nn.Linear(config.attention_dim or 4 * dim, config.num_interests, bias=False)  # w2
+
+    def encode(self, batch: SeqBatch) -> torch.Tensor:
+        """Trunk states ``(B, T, D)``; the interests are pooled from them."""
+        items = batch.items[:, -self.max_len :]  # (B, T)
+        valid = items != 0
+        x = self.item_embedding(items) + self.position_embedding(reversed_positions(items.shape[1], items.device))
+        if self.event_embedding is not None and batch.event_types is not None:
+            x = x + self.event_embedding(batch.event_types[:, -self.max_len :])
+        x = self.drop(x * valid[..., None])  # (B, T, D); padding stays exactly zero
+        mask = causal_padding_mask(valid)
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.final_norm(x)  # (B, T, D)
+
+    def _event_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """How much each event belongs to each interest ``(B, T, K)``; depends on the event's state only."""
+        return self.attention_heads(torch.tanh(self.attention_hidden(hidden)))
+
+    def interests(self, batch: SeqBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Interests ``(B, T, K, D)`` at every position t, and their attention ``(B, T, K, T)`` on events ``<= t``."""
+        hidden = self.encode(batch)  # (B, T, D)
+        valid = batch.items[:, -self.max_len :] != 0
+        T = hidden.shape[1]
+        causal = torch.ones(T, T, dtype=torch.bool, device=hidden.device).tril()
+        keys = (causal[None] & valid[:, None, :])[:, :, None, :]  # (B, T, 1, T)
+        logits = self._event_logits(hidden).transpose(1, 2)[:, None]  # (B, 1, K, T)
+        attn = masked_softmax(logits, keys)  # (B, T, K, T); all zeros for padding positions
+        return attn @ hidden[:, None], attn  # (B, T, K, D), (B, T, K, T)
+
+    def _latest(self, batch: SeqBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Interests ``(B, K, D)`` and attention ``(B, K, T)`` after the visible history (last position only)."""
+        hidden = self.encode(batch)
+        valid = batch.items[:, -self.max_len :] != 0
+        attn = masked_softmax(self._event_logits(hidden).transpose(1, 2), valid[:, None, :])  # (B, K, T)
+        return attn @ hidden, attn
+
+    def interest_vectors(self, batch: SeqBatch) -> torch.Tensor:
+        """The K interests ``(B, K, D)`` after each history."""
+        return self._latest(batch)[0]
+
+    def interest_weights_over_time(self, batch: SeqBatch) -> torch.Tensor:
+        """``(B, T, K)``: how much of each latest interest comes from each event (sums to 1 over T; 0 at padding)."""
+        return self._latest(batch)[1].transpose(1, 2)
+
+    def user_state(self, batch: SeqBatch) -> torch.Tensor:
+        """Serving state ``(B, K, D)``: a recompute over the last ``max_len`` events, so history + a new event
+        gives exactly what a full recompute gives. Score it with :meth:`score_interests`."""
+        return self.interest_vectors(batch)
+
+    def score_interests(self, interests: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores ``(B, I + 1)``: max over ``interests`` ``(B, K, D)``, + ``repeat_bias`` on ``items`` ``(B, T)``."""
+        scores = (interests @ self.item_vectors().T).amax(dim=1)  # (B, I + 1)
+        if self.repeat_bias is not None and items is not None:
+            seen = torch.zeros_like(scores).scatter_(1, items, 1.0)
+            scores = scores + self.repeat_bias * seen
+        return scores
+
+    def score(self, batch: SeqBatch) -> torch.Tensor:
+        return self.score_interests(self.interest_vectors(batch), batch.items)
+
+    def loss(self, inputs: SeqBatch, targets: SeqBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        vectors, _ = self.interests(inputs)  # (B, T, K, D)
+        mask = targets.mask  # (B, T)
+        vectors, target = vectors[mask], targets.items[mask]  # (N, K, D), (N,)
+        items = self.item_vectors()
+        with torch.no_grad():  # label-aware hard attention: train the interest the target belongs to
+            pick = (vectors @ items[target][:, :, None]).squeeze(-1).argmax(dim=1)  # (N,)
+        hidden = vectors[torch.arange(len(pick), device=pick.device), pick]  # (N, D)
+        logits = hidden @ items.T  # (N, I + 1)
+        if self.repeat_bias is not None:
+            T = inputs.items.shape[1]
+            causal = torch.ones(T, T, dtype=torch.bool, device=logits.device).tril()
+            history = torch.where(causal[None], inputs.items[:, None, :], 0)[mask]  # (N, T): items seen up to t
+            logits = logits + self.repeat_bias * torch.zeros_like(logits).scatter_(1, history, 1.0)
+        logits[:, 0] = float("-inf")  # item 0 is padding, never an answer
+        loss = F.cross_entropy(logits.float(), target)
+        return loss, {"item": loss.detach()}
