@@ -1,0 +1,123 @@
+"""The engine: same scores as the library, cached state, fallbacks, forgetting, atomic reload."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import chronorec
+from chronorec.serve.engine import Engine
+from chronorec.serve.store import Event, SQLiteStore
+from tests.serve.conftest import perturb_checkpoint, train_run
+
+
+class CountingStore(SQLiteStore):
+    """Counts reads of a user's log, to show that new events do not replay it."""
+
+    reads = 0
+
+    def for_user(self, user_id: str, limit: int | None = None) -> list[Event]:
+        self.reads += 1
+        return super().for_user(user_id, limit)
+
+
+@pytest.fixture
+def engine(run_dir: Path, tmp_path: Path) -> Engine:
+    return Engine(run_dir, CountingStore(tmp_path / "e.sqlite"))
+
+
+def test_known_user_gets_what_the_library_recommends(engine: Engine, run_dir: Path) -> None:
+    ranking = engine.recommend_user("u3", 5, exclude_seen=False)
+    expected = chronorec.recommend(run_dir, "u3", k=5)
+    assert not ranking.fallback
+    assert [r.item_id for r in ranking.recommendations] == [r.item_id for r in expected]
+    assert [r.score for r in ranking.recommendations] == pytest.approx(
+        [r.score for r in expected], rel=1e-5
+    )
+    assert ranking.recommendations[0].title == f"title {ranking.recommendations[0].item_id}"
+
+
+def test_new_event_costs_one_forward_pass_and_no_log_replay(engine: Engine) -> None:
+    before = engine.recommend_user("u3", 5, False)
+    passes, reads = engine.bundle.forward_passes, engine.store.reads
+    assert engine.recommend_user("u3", 5, False) == before  # cached: no work at all
+    assert engine.bundle.forward_passes == passes
+    engine.add_events([Event("u3", "i7", 1_700_000_000.0)])
+    after = engine.recommend_user("u3", 5, False)
+    assert engine.bundle.forward_passes == passes + 1 and engine.store.reads == reads
+    assert after != before
+
+
+def test_exclude_seen_leaves_out_the_whole_history(engine: Engine) -> None:
+    engine.add_events([Event("u3", "i0", 1_700_000_000.0)])
+    data = engine.bundle.data
+    u = data.user_index("u3")
+    seen = {data.item_ids[i] for i in data.items[data.offsets[u] : data.offsets[u + 1]]} | {"i0"}
+    got = {r.item_id for r in engine.recommend_user("u3", 40, True).recommendations}
+    assert got and not got & seen
+
+
+def test_unknown_user_falls_back_until_they_post_known_items(engine: Engine) -> None:
+    assert engine.recommend_user("stranger", 3, False).fallback
+    _, unknown = engine.add_events([Event("stranger", "not-an-item", 1.0)])
+    assert unknown == 1 and engine.recommend_user("stranger", 3, False).fallback
+    engine.add_events([Event("stranger", "i5", 2.0)])
+    ranking = engine.recommend_user("stranger", 3, False)
+    assert not ranking.fallback and len(ranking.recommendations) == 3
+
+
+def test_forgotten_user_is_treated_as_unknown_even_after_a_restart(
+    engine: Engine, run_dir: Path, tmp_path: Path
+) -> None:
+    engine.add_events([Event("u3", "i1", 1.0)])
+    assert not engine.recommend_user("u3", 3, False).fallback
+    assert engine.forget("u3") == 1
+    assert engine.recommend_user("u3", 3, False).fallback
+    engine.store.close()
+    restarted = Engine(run_dir, SQLiteStore(tmp_path / "e.sqlite"))
+    assert (
+        restarted.recommend_user("u3", 3, False).fallback and restarted.store.for_user("u3") == []
+    )
+
+
+def test_session_and_similar_items(engine: Engine) -> None:
+    ranking, unknown = engine.recommend_session(
+        [("i1", None, None), ("nope", 5.0, None), ("i2", None, "click")], 4, exclude_seen=True
+    )
+    assert (
+        unknown == 1
+        and not ranking.fallback
+        and not {"i1", "i2"} & {r.item_id for r in ranking.recommendations}
+    )
+    ranking, unknown = engine.recommend_session([("nope", None, None)], 4, exclude_seen=False)
+    assert unknown == 1 and ranking.fallback
+    similar = engine.similar("i1", 5)
+    assert similar is not None and len(similar.recommendations) == 5
+    assert "i1" not in {r.item_id for r in similar.recommendations}
+    assert engine.similar("nope", 5) is None
+
+
+def test_reload_swaps_the_model_and_keeps_events(run_dir: Path, tmp_path: Path) -> None:
+    own_run = tmp_path / "run"
+    shutil.copytree(run_dir, own_run)
+    engine = Engine(own_run, SQLiteStore(tmp_path / "e.sqlite"))
+    engine.add_events([Event("u3", "i1", 1.0)])
+    old_bundle, before = engine.bundle, engine.recommend_user("u3", 5, False)
+    perturb_checkpoint(own_run, seed=1)
+    old, new = engine.reload()
+    assert old == before.model_version and new != old and engine.bundle is not old_bundle
+    after = engine.recommend_user("u3", 5, False)
+    assert after.model_version == new and after.recommendations != before.recommendations
+    assert engine.store.for_user("u3")[0].item_id == "i1"
+
+
+def test_models_without_an_index_are_served_too(tmp_path: Path) -> None:
+    engine = Engine(train_run(tmp_path, model="markov"), SQLiteStore(tmp_path / "e.sqlite"))
+    assert engine.bundle.index is None
+    engine.add_events([Event("u3", "i4", 1_700_000_000.0)])
+    top = engine.recommend_user("u3", 3, False)
+    assert (
+        not top.fallback and top.recommendations[0].item_id == "i5"
+    )  # the ring: i4 is followed by i5
