@@ -26,7 +26,7 @@ datasets_app = typer.Typer(help="Known public datasets: list them, fetch one.", 
 app.add_typer(datasets_app, name="datasets")
 console = Console()
 
-MODEL_HELP = "Model name: pop, markov, gru4rec, sasrec, lstm-attn, chrono."
+MODEL_HELP = "Model name: pop, markov, gru4rec, sasrec, lstm-attn, chrono, multiscale, interests."
 
 
 def _metric_table(title: str, rows: dict[str, dict[str, float]], columns: list[str]) -> Table:
@@ -143,12 +143,17 @@ def evaluate(
     split: Annotated[str, typer.Option(help="valid or test.")] = "test",
     exclude_seen: Annotated[Optional[bool], typer.Option("--exclude-seen/--include-seen", help="Drop history items from the candidates (default: as trained).")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the metrics to this JSON file.")] = None,
+    k: Annotated[Optional[str], typer.Option("--k", help="Comma-separated cut-offs, e.g. 5,10,20 (default: as trained).")] = None,
 ) -> None:
     """Full-ranking HR/NDCG/MRR/Recall@K and coverage of a trained run."""
     from chronorec import api
     from chronorec._io import write_json
 
-    ev = api.evaluate(run_dir, split, exclude_seen=exclude_seen)
+    try:
+        ks = tuple(int(x) for x in k.split(",")) if k else None
+    except ValueError:
+        raise ChronorecError(f"--k expects comma-separated integers, got '{k}'") from None
+    ev = api.evaluate(run_dir, split, exclude_seen=exclude_seen, ks=ks)
     ks = sorted({m.split("@")[1] for m in ev.metrics if "@" in m}, key=int)
     names = list(dict.fromkeys(m.split("@")[0] for m in ev.metrics if "@" in m))
     rows = {name: {f"@{k}": ev.metrics.get(f"{name}@{k}") for k in ks} for name in names}
@@ -210,6 +215,36 @@ def leaderboard_table(report: dict) -> Table:
             f"{m['train_seconds']:.1f}", f"{m['epochs']:.0f}", f"{m['params']:,}",
         )
     return table
+
+
+@app.command()
+def explain(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder of a `multiscale` model.")],
+    user: Annotated[str, typer.Option("--user", "-u", help="The user's original id.")],
+    k: Annotated[int, typer.Option("-k", help="Top items shown per scale.")] = 5,
+    png: Annotated[Optional[Path], typer.Option(help="Where to write the average-scale-weight plot (default: the run folder).")] = None,
+) -> None:
+    """A user's weight on each time scale (session, day, week, all) and what each scale alone recommends."""
+    from chronorec.explain import explain_user, format_scale_explanation
+
+    result = explain_user(run_dir, user, png=png, k=k)
+    console.print(format_scale_explanation(result))
+    console.print(f"wrote {result.png}")
+
+
+@app.command()
+def interests(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder of an `interests` model.")],
+    user: Annotated[str, typer.Option("--user", "-u", help="The user's original id.")],
+    k: Annotated[int, typer.Option("-k", help="Strongest items shown per interest.")] = 5,
+    png: Annotated[Optional[Path], typer.Option(help="Where to write the interest timeline (default: the run folder).")] = None,
+) -> None:
+    """A user's interest vectors (their strongest items) and how the interests moved over the history."""
+    from chronorec.explain import format_interest_report, interest_report
+
+    result = interest_report(run_dir, user, k=k, png=png)
+    console.print(format_interest_report(result))
+    console.print(f"wrote {result.png}")
 
 
 @datasets_app.command("list")

@@ -9,8 +9,10 @@ from chronorec.errors import ChronorecError
 from chronorec.models.base import Recommender, SequenceModel
 from chronorec.models.chrono import Chrono
 from chronorec.models.gru4rec import GRU4Rec
+from chronorec.models.interests import Interests
 from chronorec.models.lstm_attn import LSTMAttn
 from chronorec.models.markov import Markov
+from chronorec.models.multiscale import MultiScale
 from chronorec.models.pop import Popularity
 from chronorec.models.sasrec import SASRec
 
@@ -21,6 +23,8 @@ MODELS: dict[str, type[Recommender]] = {
     "sasrec": SASRec,
     "lstm-attn": LSTMAttn,
     "chrono": Chrono,
+    "multiscale": MultiScale,
+    "interests": Interests,
 }
 
 

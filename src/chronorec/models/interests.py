@@ -19,8 +19,7 @@ from torch import nn
 from chronorec.data.batches import SeqBatch
 from chronorec.errors import ChronorecError
 from chronorec.models.base import SequenceModel
-from chronorec.models.layers import TransformerBlock, causal_padding_mask, reversed_positions
-from chronorec.models.multiscale import masked_softmax
+from chronorec.models.layers import TransformerBlock, causal_padding_mask, masked_softmax, reversed_positions
 
 
 @dataclass(frozen=True)

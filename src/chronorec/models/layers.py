@@ -78,3 +78,10 @@ def run_rnn_left_padded(rnn: nn.Module, x: torch.Tensor, lengths: torch.Tensor) 
     out, _ = rnn(left_to_right_padding(x, lengths))  # (B, T, H), right-padded
     valid = torch.arange(T, device=x.device)[None] >= (T - lengths)[:, None]  # (B, T)
     return left_to_right_padding(out, T - lengths) * valid[..., None]  # (B, T, H), left-padded again
+
+
+def masked_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last dim restricted to ``mask``; rows with nothing allowed are all zeros (not NaN)."""
+    logits = logits.masked_fill(~mask, float("-inf"))
+    logits = logits.masked_fill(~mask.any(-1, keepdim=True), 0.0)  # finite, and zeroed just below
+    return torch.softmax(logits, dim=-1) * mask

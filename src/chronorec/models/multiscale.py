@@ -20,7 +20,7 @@ from torch import nn
 from chronorec.data.batches import SeqBatch
 from chronorec.errors import ChronorecError
 from chronorec.models.base import SequenceModel
-from chronorec.models.layers import TransformerBlock, causal_padding_mask, reversed_positions
+from chronorec.models.layers import TransformerBlock, causal_padding_mask, reversed_positions, masked_softmax
 
 WINDOW_NAMES = {24.0: "day", 168.0: "week"}
 
@@ -28,13 +28,6 @@ WINDOW_NAMES = {24.0: "day", 168.0: "week"}
 def window_name(hours: float) -> str:
     """Scale name of a trailing window: ``day``, ``week``, else e.g. ``6h``."""
     return WINDOW_NAMES.get(float(hours), f"{hours:g}h")
-
-
-def masked_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Softmax over the last dim restricted to ``mask``; rows with nothing allowed are all zeros (not NaN)."""
-    logits = logits.masked_fill(~mask, float("-inf"))
-    logits = logits.masked_fill(~mask.any(-1, keepdim=True), 0.0)  # finite, and zeroed just below
-    return torch.softmax(logits, dim=-1) * mask
 
 
 def _as_tuple(value: object) -> tuple:
