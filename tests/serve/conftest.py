@@ -10,21 +10,17 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-
-pytest.importorskip("fastapi")
-pytest.importorskip("httpx")
-pytest.importorskip("prometheus_client")
-
-import httpx
 import torch
-from fastapi.testclient import TestClient
 
 import chronorec
-from chronorec.serve.app import create_app
 from chronorec.train.checkpoint import load_model, save_model
 from tests.conftest import synthetic_sequences, write_prepared
+
+# fastapi, httpx and the rest come with the `serve` extra: imported where used, so that the tests
+# of the store, index and engine run without them (the HTTP tests skip themselves).
 
 API_KEY = "test-key"
 
@@ -57,8 +53,12 @@ def perturb_checkpoint(run_dir: Path, seed: int) -> None:
 
 
 @pytest.fixture
-def client(run_dir: Path, tmp_path: Path) -> Iterator[TestClient]:
-    """A client of an app with an API key and its own empty event database."""
+def client(run_dir: Path, tmp_path: Path) -> Iterator[Any]:
+    """A TestClient of an app with an API key and its own empty event database."""
+    from fastapi.testclient import TestClient
+
+    from chronorec.serve.app import create_app
+
     app = create_app(
         run_dir,
         db=tmp_path / "events.sqlite",
@@ -103,6 +103,8 @@ class Server:
             ],
             env=env,
         )
+        import httpx
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

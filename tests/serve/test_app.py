@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
+
+pytest.importorskip("fastapi", reason="the `serve` extra is not installed")
+pytest.importorskip("prometheus_client", reason="the `serve` extra is not installed")
+
 from fastapi.testclient import TestClient
 
 from tests.serve.conftest import API_KEY
@@ -224,3 +229,12 @@ def test_reload_endpoint(client: TestClient) -> None:
         "previous_version": version,
         "model_version": version,
     }
+
+
+def test_event_bodies_are_never_logged(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = "private-item-7f3a"
+    client.post("/v1/events", json={"user_id": "u3", "item_id": secret}, headers=KEY)
+    client.post("/v1/events", json={"user_id": "u3", "item_id": secret, "bogus": 1}, headers=KEY)
+    client.delete("/v1/users/u3", headers=KEY)
+    assert caplog.records and secret not in caplog.text

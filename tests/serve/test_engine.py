@@ -121,3 +121,22 @@ def test_models_without_an_index_are_served_too(tmp_path: Path) -> None:
     assert (
         not top.fallback and top.recommendations[0].item_id == "i5"
     )  # the ring: i4 is followed by i5
+
+
+def test_approximate_index_path_gives_the_exact_answer_on_a_tiny_catalogue(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("faiss")
+    exact = Engine(run_dir, SQLiteStore(tmp_path / "a.sqlite"))
+    approx = Engine(
+        run_dir, SQLiteStore(tmp_path / "b.sqlite"), approx_above=10
+    )  # 40 items: one list
+    assert type(approx.bundle.index).__name__ == "ApproxIndex"
+    for engine in (exact, approx):
+        engine.add_events([Event("u5", "i9", 1_700_000_000.0)])
+    for seen in (False, True):
+        a, b = exact.recommend_user("u5", 8, seen), approx.recommend_user("u5", 8, seen)
+        assert [r.item_id for r in a.recommendations] == [r.item_id for r in b.recommendations]
+        assert [r.score for r in a.recommendations] == pytest.approx(
+            [r.score for r in b.recommendations], rel=1e-4
+        )

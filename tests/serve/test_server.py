@@ -10,8 +10,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
+
+httpx = pytest.importorskip("httpx", reason="the `serve` extra is not installed")
+pytest.importorskip("uvicorn", reason="the `serve` extra is not installed")
 
 from tests.serve.conftest import Server, perturb_checkpoint
 

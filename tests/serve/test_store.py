@@ -88,4 +88,16 @@ def test_postgres_store() -> None:
     store.add([Event(user, "a", 1.0), Event(user, "b", 2.0, "buy")])
     assert [e.item_id for e in store.for_user(user)] == ["b", "a"] and store.count() == before + 2
     assert store.forget(user) == 2 and store.is_forgotten(user) and store.for_user(user) == []
+    # One connection per thread: concurrent writers each commit their own events.
+    threads = [
+        threading.Thread(target=lambda w=w: [store.add([Event(f"{user}-{w}", "i", float(n))]) for n in range(25)])
+        for w in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(len(store.for_user(f"{user}-{w}")) for w in range(4)) == 100
+    for w in range(4):
+        store.forget(f"{user}-{w}")
     store.close()

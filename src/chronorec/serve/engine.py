@@ -49,9 +49,9 @@ class UserState:
 
     entries: tuple[Entry, ...]  # the last max_len scorable events, oldest first
     seen: frozenset[int]  # every known item in the user's whole history (for exclude_seen)
-    posted: frozenset[
-        int
-    ]  # seqs of the posted events already applied (a concurrent read may have seen one)
+    # Seqs of the posted events already applied: a state read from the store may already hold an
+    # event whose poster then applies it again.
+    posted: frozenset[int]
     query: np.ndarray | None = None  # cached query vector (sequence models), None until computed
 
     def with_events(self, events: list[tuple[Event, int, int]], max_len: int) -> UserState:
@@ -109,15 +109,13 @@ class Bundle:
     model: Any
     data: SequenceData
     max_len: int
-    index: (
-        ExactIndex | ApproxIndex | None
-    )  # None: the model scores items itself (count-based, custom score)
+    # None: the model scores items itself (count-based models, or a score() of their own).
+    index: ExactIndex | ApproxIndex | None
     repeat_bias: float | None
     popularity: np.ndarray  # (I + 1,) share of training events per item
     popular_order: np.ndarray  # internal item ids, most popular first
-    default_event_type: (
-        int  # used when a posted event has no (known) type; 0 when the data has none
-    )
+    # Used when a posted event has no (known) type; 0 when the data has no types.
+    default_event_type: int
     exclude_seen: bool  # the run's own setting: the default when a request does not say
     users: LRU[str, UserState] = field(default_factory=lambda: LRU(100_000))
     items: LRU[int, np.ndarray] = field(default_factory=lambda: LRU(10_000))
@@ -164,6 +162,7 @@ def load_bundle(
         raise ChronorecError(
             f"{run_dir}: the model knows {model.num_items} items, its dataset {data.num_items}"
         )
+    data.user_index(""), data.item_index("")  # build the id lookups now, not in the first requests
     counts = np.bincount(data.items, minlength=data.num_items + 1).astype(np.float64)
     counts[0] = 0.0
     bundle = Bundle(
@@ -197,12 +196,14 @@ def load_bundle(
 
 
 def _calibration_queries(bundle: Bundle, n: int = 256) -> np.ndarray:
-    """Query vectors of real training histories: what the approximate index will actually be asked."""
+    """What the approximate index will actually be asked: query vectors of ``n`` users' training
+    histories (recommendations) and of ``n`` one-item sessions (similar items)."""
     data = bundle.data
-    users = np.random.default_rng(0).choice(
-        np.arange(1, data.num_users + 1), min(n, data.num_users), replace=False
-    )
+    rng = np.random.default_rng(0)
+    users = rng.choice(np.arange(1, data.num_users + 1), min(n, data.num_users), replace=False)
+    items = rng.choice(np.arange(1, data.num_items + 1), min(n, data.num_items), replace=False)
     rows = [_training_entries(bundle, int(u)) for u in users]
+    rows += [[(1, 0.0, 0, int(i), bundle.default_event_type)] for i in items]
     with torch.inference_mode():
         return bundle.model.encode(_batch(bundle, rows))[:, -1].float().numpy()
 

@@ -5,6 +5,9 @@ Row 0 of the item matrix is padding and never returned. The exact index is one m
 vectors are grouped into ``~4 sqrt(N)`` clusters and a query scans only the ``nprobe`` closest
 clusters. ``nprobe`` is not a guess: at build time it is doubled until recall@10 against the exact
 answer reaches ``target_recall`` on calibration queries drawn from the real query distribution.
+
+An inverted file builds in seconds for 10^6 items on one core; a graph index (HNSW) answers faster
+but takes minutes to build here, at every start and reload.
 """
 
 from __future__ import annotations
@@ -81,16 +84,17 @@ class ApproxIndex:
         self.nlist = nlist or max(1, min(int(4 * math.sqrt(self.num_items)), self.num_items // 40))
         quantizer = faiss.IndexFlatIP(dim)
         self.index = faiss.IndexIVFFlat(quantizer, dim, self.nlist, faiss.METRIC_INNER_PRODUCT)
-        rng = np.random.default_rng(
-            seed
-        )  # a fixed sample and seed: the same vectors give the same index
-        sample = items[
-            rng.choice(self.num_items, min(self.num_items, self.nlist * 64), replace=False)
-        ]
+        # A fixed sample and seed: the same vectors always give the same index.
+        rng = np.random.default_rng(seed)
+        sample = rng.choice(self.num_items, min(self.num_items, self.nlist * 64), replace=False)
         self.index.cp.seed = seed
-        self.index.train(sample)
+        # Clusters by direction (unit centroids): a list then holds the items pointing one way, and
+        # the lists closest to a query's direction hold its largest inner products, whatever the norms.
+        self.index.cp.spherical = True
+        self.index.train(items[sample])
         self.index.add(items)
         self._quantizer = quantizer  # faiss does not own it from Python: keep it alive
+        # Tuned on the queries the service will ask; without them, on item vectors as a stand-in.
         if calibration_queries is None:
             calibration_queries = items[
                 rng.choice(self.num_items, min(self.num_items, 256), replace=False)
