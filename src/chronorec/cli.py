@@ -100,10 +100,20 @@ def train(
     set: Annotated[Optional[list[str]], typer.Option("--set", help="Model setting KEY=VALUE, e.g. --set dim=128 (repeatable).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the run folder's last checkpoint.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    nproc: Annotated[int, typer.Option(help="Train with DDP in this many local processes (torchrun); --batch-size stays the global batch.")] = 1,
 ) -> None:
-    """Train a model; the run folder records the full config (rerun with --config RUN/config.toml)."""
+    """Train a model; the run folder records the full config (rerun with --config RUN/config.toml).
+
+    Several processes: `--nproc N` here, or `torchrun --nproc_per_node N -m chronorec train ...`
+    (add torchrun's --nnodes/--node-rank/--rdzv-endpoint options for several machines).
+    """
     from chronorec import api
     from chronorec.train.config import TrainConfig
+
+    if nproc > 1:
+        from chronorec.train.distributed import launch
+
+        raise typer.Exit(launch(nproc, _without_option(sys.argv[1:], "--nproc")))
 
     base = TrainConfig.load(config) if config else None
     options = {
@@ -122,6 +132,19 @@ def train(
                                 f"{result.train_seconds:.0f}s, {result.params:,} parameters",
                                 {"valid": result.valid, "test": result.test}, columns))
     console.print(f"run folder: {result.run_dir}")
+
+
+def _without_option(argv: list[str], name: str) -> list[str]:
+    """``argv`` minus ``name VALUE`` / ``name=VALUE``."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(name + "="):
+            out.append(arg)
+    return out
 
 
 def _parse_settings(pairs: list[str]) -> dict[str, object]:

@@ -111,6 +111,10 @@ class SequenceModel(Recommender):
         causal = torch.ones(T, T, dtype=torch.bool, device=items.device).tril()  # (T, T): position t sees s <= t
         return torch.where(causal[None], distinct_history(items)[:, None, :], 0)[mask]  # (N, T)
 
+    def forward(self, inputs: SeqBatch, targets: SeqBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The training loss (what DistributedDataParallel and torch.compile wrap); see :meth:`loss`."""
+        return self.loss(inputs, targets)
+
     def loss(self, inputs: SeqBatch, targets: SeqBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Training loss at every non-padding target position, and named parts for logging."""
         hidden = self.encode(inputs)  # (B, T, D)

@@ -15,16 +15,19 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from chronorec._io import write_json
 from chronorec.data.batches import TrainWindows, train_windows
 from chronorec.data.dataset import SequenceData, load_dataset
-from chronorec.data.split import Split, make_split
+from chronorec.data.split import EvalCases, Split, make_split
 from chronorec.errors import ChronorecError
 from chronorec.evaluate.harness import evaluate_cases
+from chronorec.evaluate.metrics import metrics_from_ranks
 from chronorec.models import Recommender, SequenceModel, build_model
 from chronorec.train import checkpoint
 from chronorec.train.config import TrainConfig
+from chronorec.train.distributed import DistContext, init_from_env, shutdown
 from chronorec.train.progress import EpochProgress
 from chronorec.train.plots import plot_training_curve
 
@@ -76,18 +79,23 @@ def train_epoch(
     epoch: int,
     device: torch.device,
     progress: EpochProgress | None = None,
-    rank: int = 0,
-    world_size: int = 1,
+    ctx: DistContext = DistContext(),
     forward: Any = None,
 ) -> float:
-    """One pass over the training windows; returns the mean loss per target position."""
+    """One pass over the training windows; returns the mean loss per target position (over all ranks).
+
+    With several ranks every rank draws the same permutation and takes its own slice of each epoch;
+    ``config.batch_size`` stays the global batch, split evenly across ranks.
+    """
     model.train()
     generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
     total_loss = torch.zeros((), device=device)
     total_targets = 0
     amp = config.amp and device.type == "cuda"
     loss_fn = forward or model.loss
-    for inputs, targets in windows.batches(config.batch_size, generator=generator, rank=rank, world_size=world_size):
+    local_batch = max(1, config.batch_size // ctx.world_size)
+    batches = windows.batches(local_batch, generator=generator, rank=ctx.rank, world_size=ctx.world_size)
+    for inputs, targets in batches:
         n = int(targets.mask.sum())  # counted on the host before the copy: no device sync in the step
         inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
@@ -100,8 +108,9 @@ def train_epoch(
         total_loss += loss.detach() * n
         total_targets += n
         if progress is not None:
-            progress.advance(inputs.items.shape[0])
-    return float(total_loss) / max(total_targets, 1)
+            progress.advance(inputs.items.shape[0] * ctx.world_size)
+    sums = ctx.sum(torch.stack([total_loss.float().cpu(), torch.tensor(float(total_targets))]))
+    return float(sums[0]) / max(float(sums[1]), 1.0)
 
 
 def _seed_everything(seed: int) -> None:
@@ -121,15 +130,33 @@ def fit(
 
     The run folder gets ``config.toml`` (rerun with ``chronorec train --config``), the best model
     (``model.safetensors`` + ``model.json``), ``checkpoint.pt`` (resume), ``history.json``,
-    ``metrics.json`` and ``curve.png``.
+    ``metrics.json`` and ``curve.png``. Under torchrun the same call trains with DDP: rank 0 writes
+    every file, all ranks read ``checkpoint.pt`` on resume (a shared folder across nodes).
     """
     config.validate()
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(config.device)
+    ctx, device = init_from_env(resolve_device(config.device))
+    try:
+        return _fit(config, run_dir, ctx, device, resume=resume, show_progress=show_progress, data=data)
+    finally:
+        shutdown(ctx)
+
+
+def _fit(
+    config: TrainConfig,
+    run_dir: Path,
+    ctx: DistContext,
+    device: torch.device,
+    *,
+    resume: bool,
+    show_progress: bool,
+    data: SequenceData | None,
+) -> TrainResult:
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
     if config.threads > 0:
         torch.set_num_threads(config.threads)
-    _seed_everything(config.seed)
+    _seed_everything(config.seed)  # the same initial weights on every rank
     data = data or load_dataset(config.data)
     split = make_split(data, config.split)
     model = build_model(
@@ -139,74 +166,93 @@ def fit(
         num_event_types=data.num_event_types,
         max_len=config.max_len,
     ).to(device)
-    config.save(run_dir / "config.toml")
+    if ctx.is_main:
+        config.save(run_dir / "config.toml")
     ks = tuple(config.ks)
+    # Validation is sharded by user across ranks and the ranks gathered, so every rank takes the
+    # same early-stopping decision from the metrics over all users.
+    valid_shard = EvalCases(split.valid.users[ctx.rank :: ctx.world_size], split.valid.targets[ctx.rank :: ctx.world_size])
 
     def validate(m: Recommender) -> dict[str, float]:
-        return evaluate_cases(
-            m, data, split.valid, max_len=config.max_len, ks=ks, exclude_seen=config.exclude_seen,
+        ranks = evaluate_cases(
+            m, data, valid_shard, max_len=config.max_len, ks=ks, exclude_seen=config.exclude_seen,
             device=device, memory_budget_mb=config.eval_memory_mb,
-        ).metrics
+        ).ranks
+        return metrics_from_ranks(torch.cat(ctx.all_gather(ranks)), ks)
 
     started = time.perf_counter()
     if not model.trainable:
         model.fit(data, split)
         seconds = time.perf_counter() - started
-        valid = validate(model)
-        history = [{"epoch": 0, "loss": None, "valid": valid, "seconds": seconds}]
-        return _finish(config, run_dir, model, data, split, history, best_epoch=0, seconds_to_best=seconds, device=device)
+        history = [{"epoch": 0, "loss": None, "valid": validate(model), "seconds": seconds}]
+        return _finish(config, run_dir, model, data, split, history, best_epoch=0, seconds_to_best=seconds,
+                       device=device, ctx=ctx)
 
     assert isinstance(model, SequenceModel)
     windows = train_windows(data, split.train_end, config.max_len, config.stride or None)
     optimizer = make_optimizer(model, config, device)
-    forward = torch.compile(model.loss) if config.compile else None
+    if ctx.enabled:
+        torch.manual_seed(config.seed + 7919 * ctx.rank)  # distinct dropout masks per rank
+    trained: torch.nn.Module = DistributedDataParallel(model) if ctx.enabled else model
+    forward = torch.compile(trained) if config.compile else (trained if ctx.enabled else None)
     history: list[dict[str, Any]] = []
     best_score, best_epoch, bad_epochs, elapsed, seconds_to_best = -math.inf, 0, 0, 0.0, 0.0
     start_epoch = 1
     state = checkpoint.load_state(run_dir) if resume else None
     if state is not None:
+        if state.get("world_size", 1) != ctx.world_size:
+            raise ChronorecError(
+                f"{run_dir}: checkpoint was written by {state.get('world_size', 1)} process(es); resume with the same number"
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"][ctx.rank])
         history, best_score, best_epoch = state["history"], state["best_score"], state["best_epoch"]
         bad_epochs, elapsed, seconds_to_best = state["bad_epochs"], state["elapsed"], state["seconds_to_best"]
         start_epoch = state["epoch"] + 1
-    progress = EpochProgress(len(windows), config.epochs, enabled=show_progress)
+    progress = EpochProgress(len(windows), config.epochs, enabled=show_progress and ctx.is_main)
     with progress:
         for epoch in range(start_epoch, config.epochs + 1):
             if bad_epochs >= config.patience or (config.max_train_seconds and elapsed >= config.max_train_seconds):
                 break
             t0 = time.perf_counter()
             progress.start_epoch(epoch)
-            loss = train_epoch(model, windows, optimizer, config, epoch=epoch, device=device, progress=progress, forward=forward)
+            loss = train_epoch(model, windows, optimizer, config, epoch=epoch, device=device, progress=progress,
+                               ctx=ctx, forward=forward)
             record: dict[str, Any] = {"epoch": epoch, "loss": loss}
             if epoch % config.eval_every == 0 or epoch == config.epochs:
                 valid = validate(model)
                 record["valid"] = valid
                 if valid[SELECT_METRIC] > best_score:
                     best_score, best_epoch, bad_epochs = valid[SELECT_METRIC], epoch, 0
-                    checkpoint.save_model(run_dir, model, {"epoch": epoch, "valid": valid})
+                    if ctx.is_main:
+                        checkpoint.save_model(run_dir, model, {"epoch": epoch, "valid": valid})
                 else:
                     bad_epochs += config.eval_every
-            elapsed += time.perf_counter() - t0
+            # Rank 0's clock decides, so time limits stop every rank after the same epoch.
+            elapsed = ctx.broadcast(elapsed + time.perf_counter() - t0)
             record["seconds"] = elapsed
             if best_epoch == epoch:
                 seconds_to_best = elapsed
             history.append(record)
             progress.end_epoch(loss, record.get("valid", {}).get(SELECT_METRIC), best_score)
-            checkpoint.save_state(
-                run_dir,
-                {
-                    "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "torch_rng": torch.get_rng_state(), "history": history, "best_score": best_score,
-                    "best_epoch": best_epoch, "bad_epochs": bad_epochs, "elapsed": elapsed,
-                    "seconds_to_best": seconds_to_best,
-                },
-            )
+            rng_states = ctx.all_gather(torch.get_rng_state())
+            if ctx.is_main:
+                checkpoint.save_state(
+                    run_dir,
+                    {
+                        "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "torch_rng": rng_states, "world_size": ctx.world_size, "history": history,
+                        "best_score": best_score, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
+                        "elapsed": elapsed, "seconds_to_best": seconds_to_best,
+                    },
+                )
+            ctx.barrier()
     if best_epoch == 0:
         raise ChronorecError(f"{run_dir}: training ran no epoch (check --epochs and the time limit)")
     best, _ = checkpoint.load_model(run_dir, device)
-    return _finish(config, run_dir, best, data, split, history, best_epoch=best_epoch, seconds_to_best=seconds_to_best, device=device)
+    return _finish(config, run_dir, best, data, split, history, best_epoch=best_epoch,
+                   seconds_to_best=seconds_to_best, device=device, ctx=ctx)
 
 
 def _finish(
@@ -220,8 +266,13 @@ def _finish(
     best_epoch: int,
     seconds_to_best: float,
     device: torch.device,
+    ctx: DistContext,
 ) -> TrainResult:
-    """Evaluate the selected model on validation and test, and write the run's records."""
+    """Evaluate the selected model on validation and test (rank 0), and write the run's records."""
+    if not ctx.is_main:
+        results = ctx.broadcast(None)
+        return TrainResult(run_dir, config.model, results["valid"], results["test"], best_epoch, len(history),
+                           history[-1]["seconds"] if history else 0.0, seconds_to_best, model.num_parameters(), history)
     if not model.trainable:
         checkpoint.save_model(run_dir, model, {"epoch": 0})
     results = {
@@ -231,6 +282,7 @@ def _finish(
         ).metrics
         for name, cases in (("valid", split.valid), ("test", split.test))
     }
+    ctx.broadcast(results)
     train_seconds = history[-1]["seconds"] if history else 0.0
     result = TrainResult(
         run_dir=run_dir,
