@@ -211,9 +211,8 @@ def create_app(
     def forget_user(user_id: UserId) -> s.UserDeleted:
         """Forget a user: their posted events and cached state go; they get what an unknown user gets."""
         deleted = engine.forget(user_id)
-        log.info(
-            "forgot a user: %d posted events deleted", deleted
-        )  # no id: the point is to forget it
+        # No id in the log: the point is to forget it.
+        log.info("forgot a user: %d posted events deleted", deleted)
         return s.UserDeleted(user_id=user_id, deleted_events=deleted)
 
     @app.get(
