@@ -53,3 +53,16 @@ def test_sequence_model_learns_the_ring_and_beats_pop(ring_dataset, tmp_path):
     pop = fit(_config(ring_dataset.path, model="pop", model_params={}), tmp_path / "pop", show_progress=False)
     sas = fit(_config(ring_dataset.path, epochs=30, lr=5e-3), tmp_path / "sas", show_progress=False)
     assert sas.valid["NDCG@10"] > pop.valid["NDCG@10"] + 0.2
+
+
+def test_init_copies_matching_weights_from_another_run(ring_dataset, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    first = fit(_config(ring_dataset.path, epochs=2), tmp_path / "first", show_progress=False)
+    second = fit(_config(ring_dataset.path, epochs=1, init=str(first.run_dir), lr=1e-9), tmp_path / "second",
+                 show_progress=False)
+    a, b = load_file(str(tmp_path / "first/model.safetensors")), load_file(str(tmp_path / "second/model.safetensors"))
+    torch.testing.assert_close(a["item_embedding.weight"], b["item_embedding.weight"], atol=1e-5, rtol=0)
+    with pytest.raises(ChronorecError, match="no model.safetensors"):
+        fit(_config(ring_dataset.path, init=str(tmp_path)), tmp_path / "third", show_progress=False)

@@ -67,6 +67,24 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple
     return model.to(device).eval(), meta
 
 
+def init_from(model: torch.nn.Module, run_dir: str | Path) -> list[str]:
+    """Copy every weight of ``run_dir``'s model whose name and shape match ``model``'s; returns their names.
+
+    This is how fine-tuning starts from pre-training: the encoder and item embeddings carry over,
+    heads that exist only on one side are left as they are.
+    """
+    path = Path(run_dir) / WEIGHTS_FILE
+    if not path.is_file():
+        raise ChronorecError(f"{run_dir}: no {WEIGHTS_FILE} to initialise from")
+    source = load_file(str(path))
+    target = model.state_dict()
+    matched = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
+    if not matched:
+        raise ChronorecError(f"{run_dir}: no weight matches this model (different model or sizes?)")
+    model.load_state_dict(matched, strict=False)
+    return sorted(matched)
+
+
 def save_state(run_dir: Path, state: dict[str, Any]) -> None:
     """Everything needed to resume training after the last finished epoch."""
     with atomic_path(run_dir / STATE_FILE) as tmp:

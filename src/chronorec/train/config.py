@@ -48,6 +48,7 @@ class TrainConfig:
     amp: bool = False  # bf16 autocast on CUDA
     compile: bool = False  # torch.compile the model
     eval_memory_mb: float = 256.0
+    init: str = ""  # a run folder (e.g. from `chronorec pretrain`) whose matching weights start this model
 
     def validate(self) -> "TrainConfig":
         for name in ("max_len", "batch_size", "epochs", "patience", "eval_every"):

@@ -8,6 +8,7 @@ and the world size are arguments.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,6 +167,10 @@ def _fit(
         num_event_types=data.num_event_types,
         max_len=config.max_len,
     ).to(device)
+    if config.init:
+        loaded = checkpoint.init_from(model, config.init)
+        if ctx.is_main and show_progress:
+            print(f"initialised {len(loaded)} tensors from {config.init}", file=sys.stderr)
     if ctx.is_main:
         config.save(run_dir / "config.toml")
     ks = tuple(config.ks)
