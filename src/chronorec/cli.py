@@ -272,6 +272,20 @@ def interests(
     console.print(f"wrote {result.png}")
 
 
+@app.command()
+def serve(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder from `chronorec train`.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    db: Annotated[Optional[str], typer.Option(help="SQLite file or postgresql:// URL for posted events (default RUN_DIR/events.sqlite).")] = None,
+    api_key: Annotated[Optional[str], typer.Option(envvar="CHRONOREC_API_KEY", help="Key required for writes (X-API-Key header).")] = None,
+) -> None:
+    """Serve recommendations over HTTP; posted events change them at once (OpenAPI docs at /docs)."""
+    from chronorec.serve.command import serve as run
+
+    run(run_dir, host, port, db, api_key)
+
+
 @datasets_app.command("list")
 def datasets_list() -> None:
     """Known public datasets, their home pages, and whether a local copy is found via CHRONOREC_DATA."""
