@@ -100,6 +100,8 @@ def train(
     set: Annotated[Optional[list[str]], typer.Option("--set", help="Model setting KEY=VALUE, e.g. --set dim=128 (repeatable).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the run folder's last checkpoint.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    loss: Annotated[Optional[str], typer.Option(help="full (softmax over every item) or sampled (log-Q corrected negatives; for huge catalogues).")] = None,
+    negatives: Annotated[Optional[int], typer.Option(help="Sampled negatives per batch with --loss sampled.")] = None,
     init: Annotated[Optional[Path], typer.Option(help="Start from the matching weights of this run folder (e.g. from pretraining).")] = None,
     nproc: Annotated[int, typer.Option(help="Train with DDP in this many local processes (torchrun); --batch-size stays the global batch.")] = 1,
 ) -> None:
@@ -121,7 +123,7 @@ def train(
         k: v
         for k, v in dict(model=model, epochs=epochs, max_len=max_len, batch_size=batch_size, lr=lr,
                          patience=patience, seed=seed, split=split, device=device,
-                         init=str(init) if init else None).items()
+                         loss=loss, negatives=negatives, init=str(init) if init else None).items()
         if v is not None
     }
     if set:

@@ -66,3 +66,10 @@ def test_init_copies_matching_weights_from_another_run(ring_dataset, tmp_path):
     torch.testing.assert_close(a["item_embedding.weight"], b["item_embedding.weight"], atol=1e-5, rtol=0)
     with pytest.raises(ChronorecError, match="no model.safetensors"):
         fit(_config(ring_dataset.path, init=str(tmp_path)), tmp_path / "third", show_progress=False)
+
+
+def test_sampled_softmax_training_learns_the_ring(ring_dataset, tmp_path):
+    pop = fit(_config(ring_dataset.path, model="pop", model_params={}), tmp_path / "pop", show_progress=False)
+    sampled = fit(_config(ring_dataset.path, epochs=30, lr=5e-3, loss="sampled", negatives=8), tmp_path / "s",
+                  show_progress=False)
+    assert sampled.valid["NDCG@10"] > pop.valid["NDCG@10"] + 0.2

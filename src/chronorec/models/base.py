@@ -18,7 +18,7 @@ from torch import nn
 from chronorec.data.batches import SeqBatch
 from chronorec.data.dataset import SequenceData
 from chronorec.data.split import Split
-from chronorec.models.losses import add_repeat_bias, full_softmax_loss
+from chronorec.models.losses import ItemLoss, add_repeat_bias, full_softmax_loss
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,11 +115,23 @@ class SequenceModel(Recommender):
         """The training loss (what DistributedDataParallel and torch.compile wrap); see :meth:`loss`."""
         return self.loss(inputs, targets)
 
-    def loss(self, inputs: SeqBatch, targets: SeqBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Training loss at every non-padding target position, and named parts for logging."""
-        hidden = self.encode(inputs)  # (B, T, D)
+    def use_item_loss(self, loss_fn: ItemLoss) -> None:
+        """Train the next-item prediction with ``loss_fn`` (default: full softmax); not saved with the model."""
+        object.__setattr__(self, "_item_loss_fn", loss_fn)  # a plain attribute: never a submodule or a weight
+
+    def item_loss(self, hidden: torch.Tensor, inputs: SeqBatch, targets: SeqBatch) -> torch.Tensor:
+        """Next-item loss from hidden states ``(B, T, D)`` at every position that has a target."""
+        return self.item_loss_at(hidden[targets.mask], inputs, targets)
+
+    def item_loss_at(self, hidden: torch.Tensor, inputs: SeqBatch, targets: SeqBatch) -> torch.Tensor:
+        """Next-item loss from hidden states ``(N, D)`` already taken at the target positions."""
         mask = targets.mask  # (B, T)
         history = self.history_logit_index(inputs.items, mask)
         bias = None if history is None else (history, self.repeat_bias)
-        loss = full_softmax_loss(hidden[mask], self.item_vectors(), targets.items[mask], bias)
+        loss_fn = self.__dict__.get("_item_loss_fn", full_softmax_loss)
+        return loss_fn(hidden, self.item_vectors(), targets.items[mask], bias)
+
+    def loss(self, inputs: SeqBatch, targets: SeqBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Training loss at every non-padding target position, and named parts for logging."""
+        loss = self.item_loss(self.encode(inputs), inputs, targets)
         return loss, {"item": loss.detach()}

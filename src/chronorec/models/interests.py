@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from chronorec.data.batches import SeqBatch
@@ -129,12 +128,5 @@ class Interests(SequenceModel):
         with torch.no_grad():  # label-aware hard attention: train the interest the target belongs to
             pick = (vectors @ items[target][:, :, None]).squeeze(-1).argmax(dim=1)  # (N,)
         hidden = vectors[torch.arange(len(pick), device=pick.device), pick]  # (N, D)
-        logits = hidden @ items.T  # (N, I + 1)
-        if self.repeat_bias is not None:
-            T = inputs.items.shape[1]
-            causal = torch.ones(T, T, dtype=torch.bool, device=logits.device).tril()
-            history = torch.where(causal[None], inputs.items[:, None, :], 0)[mask]  # (N, T): items seen up to t
-            logits = logits + self.repeat_bias * torch.zeros_like(logits).scatter_(1, history, 1.0)
-        logits[:, 0] = float("-inf")  # item 0 is padding, never an answer
-        loss = F.cross_entropy(logits.float(), target)
+        loss = self.item_loss_at(hidden, inputs, targets)
         return loss, {"item": loss.detach()}

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
+
+# (hidden (N, D), item_vectors (I + 1, D), targets (N,), repeat_bias) -> scalar loss
+ItemLoss = Callable[..., torch.Tensor]
 
 
 def full_softmax_loss(
@@ -34,3 +39,93 @@ def add_repeat_bias(logits: torch.Tensor, history: torch.Tensor, bias: torch.Ten
     Gather/scatter over the history touches ``T`` entries per row instead of building an ``(N, I)`` mask.
     """
     return logits.scatter(1, history, logits.gather(1, history) + bias)
+
+
+class SampledSoftmaxLoss:
+    """Cross-entropy over the target and a sample of negatives, with log-Q correction.
+
+    Candidates for every row are its target, the other rows' targets (in-batch negatives, drawn in
+    proportion to training popularity) and ``num_negatives`` items drawn once per batch from
+    ``sampler`` (``uniform`` or ``popularity``). Each candidate's logit is reduced by ``log Q(j)``,
+    the expected number of times item ``j`` enters the candidate set: ``N p(j)`` from the batch plus
+    ``K q(j)`` from the sampler. Without it, popular items, which appear as negatives far more often
+    than under a full softmax, would be pushed down too hard (Jean et al. 2015; Yi et al. 2019).
+    A negative equal to the row's target (an accidental hit) is masked.
+
+    Args:
+        item_counts: ``(I + 1,)`` training frequency of each item (index 0 ignored).
+        num_negatives: sampled negatives per batch (shared by its rows).
+        sampler: ``uniform`` or ``popularity``.
+        in_batch: also use the other rows' targets as negatives.
+        generator: for reproducible sampling.
+    """
+
+    def __init__(
+        self,
+        item_counts: torch.Tensor,
+        num_negatives: int = 256,
+        sampler: str = "uniform",
+        in_batch: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        if sampler not in ("uniform", "popularity"):
+            raise ValueError(f"unknown negative sampler '{sampler}' (uniform or popularity)")
+        counts = item_counts.double().clone()
+        counts[0] = 0.0
+        self.popularity = (counts / counts.sum()).float()  # (I + 1,)
+        self.num_items = len(counts) - 1
+        self.num_negatives, self.sampler, self.in_batch, self.generator = num_negatives, sampler, in_batch, generator
+
+    def sample_negatives(self, device: torch.device) -> torch.Tensor:
+        K = self.num_negatives
+        if K == 0:
+            return torch.zeros(0, dtype=torch.int64, device=device)
+        if self.sampler == "uniform":
+            neg = torch.randint(1, self.num_items + 1, (K,), generator=self.generator)
+        else:
+            neg = torch.multinomial(self.popularity, K, replacement=True, generator=self.generator)
+        return neg.to(device)
+
+    def log_q(self, items: torch.Tensor, batch_size: int) -> torch.Tensor:
+        """``log Q(j)``: expected occurrences of each item among one batch's candidates."""
+        popularity = self.popularity.to(items.device)[items]
+        expected = torch.zeros_like(popularity)
+        if self.in_batch:
+            expected += batch_size * popularity
+        if self.sampler == "uniform":
+            expected += self.num_negatives / self.num_items
+        else:
+            expected += self.num_negatives * popularity
+        return torch.log(expected.clamp_min(1e-12))
+
+    def __call__(
+        self,
+        hidden: torch.Tensor,
+        item_vectors: torch.Tensor,
+        targets: torch.Tensor,
+        repeat_bias: tuple[torch.Tensor, torch.Tensor] | None = None,
+        negatives: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        N = hidden.shape[0]
+        negatives = self.sample_negatives(hidden.device) if negatives is None else negatives
+        others = [targets] if self.in_batch else []
+        candidates = torch.cat([*others, negatives])  # (C,)
+        positive = (hidden * item_vectors[targets]).sum(-1, keepdim=True)  # (N, 1)
+        logits = hidden @ item_vectors[candidates].T  # (N, C)
+        if repeat_bias is not None:
+            history, bias = repeat_bias
+            positive = positive + bias * (history == targets[:, None]).any(-1, keepdim=True)
+            logits = logits + bias * _rows_contain(history, candidates)
+        positive = positive - self.log_q(targets, N)[:, None]
+        logits = logits - self.log_q(candidates, N)[None]
+        logits = logits.masked_fill(candidates[None] == targets[:, None], float("-inf"))  # accidental hits
+        all_logits = torch.cat([positive, logits], dim=1).float()  # (N, 1 + C); the answer is column 0
+        return F.cross_entropy(all_logits, torch.zeros(N, dtype=torch.int64, device=hidden.device))
+
+
+def _rows_contain(history: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    """``(N, C)`` float: 1 where candidate ``c`` is among row ``n``'s history items (0 is padding)."""
+    ordered = history.sort(dim=1).values  # (N, T)
+    values = candidates[None].expand(history.shape[0], -1).contiguous()  # (N, C)
+    pos = torch.searchsorted(ordered, values).clamp_max(history.shape[1] - 1)
+    return ((ordered.gather(1, pos) == values) & (values != 0)).float()

@@ -18,7 +18,6 @@ from chronorec.data.batches import SeqBatch
 from chronorec.errors import ChronorecError
 from chronorec.models.base import SequenceModel
 from chronorec.models.layers import CausalSelfAttention, causal_padding_mask, run_rnn_left_padded
-from chronorec.models.losses import full_softmax_loss
 
 
 @dataclass(frozen=True)
@@ -75,12 +74,12 @@ class LSTMAttn(SequenceModel):
 
     def loss(self, inputs: SeqBatch, targets: SeqBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Item cross-entropy plus ``event_weight`` x next-event-type cross-entropy, at every target."""
-        mask = targets.mask  # (B, T)
-        hidden = self.encode(inputs)[mask]  # (N, D) at target positions
-        item_loss = full_softmax_loss(hidden, self.item_vectors(), targets.items[mask])
+        states = self.encode(inputs)  # (B, T, D)
+        item_loss = self.item_loss(states, inputs, targets)
         if self.event_head is None or targets.event_types is None:
             return item_loss, {"item": item_loss.detach()}
-        event_loss = F.cross_entropy(self._event_logits(hidden), targets.event_types[mask])
+        mask = targets.mask  # (B, T)
+        event_loss = F.cross_entropy(self._event_logits(states[mask]), targets.event_types[mask])
         loss = item_loss + self.config.event_weight * event_loss
         return loss, {"item": item_loss.detach(), "event": event_loss.detach()}
 

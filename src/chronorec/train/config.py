@@ -48,6 +48,10 @@ class TrainConfig:
     amp: bool = False  # bf16 autocast on CUDA
     compile: bool = False  # torch.compile the model
     eval_memory_mb: float = 256.0
+    loss: str = "full"  # full | sampled (softmax over the target and sampled negatives, log-Q corrected)
+    negatives: int = 256  # sampled negatives per batch for loss = sampled
+    negative_sampler: str = "uniform"  # uniform | popularity
+    in_batch_negatives: bool = True  # loss = sampled also uses the other rows' targets
     init: str = ""  # a run folder (e.g. from `chronorec pretrain`) whose matching weights start this model
 
     def validate(self) -> "TrainConfig":
@@ -56,6 +60,10 @@ class TrainConfig:
                 raise ChronorecError(f"training option {name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ChronorecError(f"training option lr must be > 0, got {self.lr}")
+        if self.loss not in ("full", "sampled"):
+            raise ChronorecError(f"unknown loss '{self.loss}' (choose full or sampled)")
+        if self.negative_sampler not in ("uniform", "popularity"):
+            raise ChronorecError(f"unknown negative sampler '{self.negative_sampler}' (choose uniform or popularity)")
         if self.split not in ("loo", "temporal"):
             raise ChronorecError(f"unknown split '{self.split}' (choose loo or temporal)")
         from chronorec.models import model_config  # models import torch: only when validating

@@ -26,6 +26,7 @@ from chronorec.errors import ChronorecError
 from chronorec.evaluate.harness import evaluate_cases
 from chronorec.evaluate.metrics import metrics_from_ranks
 from chronorec.models import Recommender, SequenceModel, build_model
+from chronorec.models.losses import SampledSoftmaxLoss
 from chronorec.train import checkpoint
 from chronorec.train.config import TrainConfig
 from chronorec.train.distributed import DistContext, init_from_env, shutdown
@@ -114,6 +115,14 @@ def train_epoch(
     return float(sums[0]) / max(float(sums[1]), 1.0)
 
 
+def make_sampled_loss(windows: TrainWindows, num_items: int, config: TrainConfig, ctx: DistContext) -> SampledSoftmaxLoss:
+    """Sampled softmax whose log-Q correction uses the training targets' popularity."""
+    targets = windows.items[:, 1:][(windows.items[:, :-1] != 0) & (windows.items[:, 1:] != 0)]
+    counts = torch.bincount(targets, minlength=num_items + 1)
+    generator = torch.Generator().manual_seed(config.seed * 7 + ctx.rank)
+    return SampledSoftmaxLoss(counts, config.negatives, config.negative_sampler, config.in_batch_negatives, generator)
+
+
 def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
@@ -196,6 +205,8 @@ def _fit(
     assert isinstance(model, SequenceModel)
     windows = train_windows(data, split.train_end, config.max_len, config.stride or None)
     optimizer = make_optimizer(model, config, device)
+    if config.loss == "sampled":
+        model.use_item_loss(make_sampled_loss(windows, data.num_items, config, ctx))
     if ctx.enabled:
         torch.manual_seed(config.seed + 7919 * ctx.rank)  # distinct dropout masks per rank
     trained: torch.nn.Module = DistributedDataParallel(model) if ctx.enabled else model
