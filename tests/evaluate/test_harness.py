@@ -40,3 +40,20 @@ def test_oracle_is_perfect_and_batching_does_not_change_results(ring_dataset):
 def test_memory_budget_sets_batch_size():
     assert users_per_batch(1_000_000, 256) == 22
     assert users_per_batch(10, 0) == 1
+
+
+def test_chunked_scoring_path_gives_the_same_ranks(ring_dataset, monkeypatch):
+    from chronorec.evaluate import harness
+
+    torch.manual_seed(0)
+    model = build_model("sasrec", {"dim": 16}, num_items=ring_dataset.num_items, max_len=10).eval()
+    with torch.no_grad():
+        model.repeat_bias.fill_(-0.7)
+    split = leave_one_out(ring_dataset)
+    for exclude_seen in (False, True):
+        whole = evaluate_cases(model, ring_dataset, split.test, max_len=10, exclude_seen=exclude_seen)
+        monkeypatch.setattr(harness, "ITEM_CHUNK", 7)
+        chunked = evaluate_cases(model, ring_dataset, split.test, max_len=10, exclude_seen=exclude_seen)
+        monkeypatch.setattr(harness, "ITEM_CHUNK", 65_536)
+        assert torch.equal(whole.ranks, chunked.ranks)
+        assert whole.metrics == chunked.metrics

@@ -10,9 +10,16 @@ from chronorec.data.batches import eval_batch
 from chronorec.data.dataset import SequenceData
 from chronorec.data.split import EvalCases
 from chronorec.evaluate.metrics import mask_padding_and_seen, metrics_from_ranks, pessimistic_rank
-from chronorec.models.base import Recommender
+from chronorec.evaluate.topk import chunked_rank_topk
+from chronorec.models.base import Recommender, SequenceModel, distinct_history
 
 DEFAULT_KS = (10, 20)
+ITEM_CHUNK = 65_536  # catalogues larger than this are scored chunk by chunk with a running top-K
+
+
+def scores_by_dot_product(model: Recommender) -> bool:
+    """True for models whose scores are the base class's: last hidden state . item vectors (+ repeat bias)."""
+    return isinstance(model, SequenceModel) and type(model).score is SequenceModel.score
 
 
 @dataclass
@@ -63,14 +70,29 @@ def evaluate_cases(
     step = users_per_batch(data.num_items, memory_budget_mb)
     kmax = max(ks)
     predicts_events = data.event_types is not None and hasattr(model, "predict_event_types")
+    chunked = scores_by_dot_product(model) and data.num_items > ITEM_CHUNK
+    if chunked:
+        step = max(1, int(memory_budget_mb * 2**20 // (ITEM_CHUNK * 4 * 3)))
     ranks, recommended, event_predictions = [], [], []
     for lo in range(0, len(targets), step):
         batch = inputs[lo : lo + step].to(device)
+        batch_targets = targets[lo : lo + step].to(device)
         if predicts_events:
             event_predictions.append(model.predict_event_types(batch).argmax(dim=1).cpu())
+        if chunked:
+            assert isinstance(model, SequenceModel)
+            bias = None if model.repeat_bias is None else float(model.repeat_bias)
+            rank, _, top = chunked_rank_topk(
+                model.encode(batch)[:, -1], model.item_vectors(), batch_targets, kmax, chunk=ITEM_CHUNK,
+                history=distinct_history(batch.items), repeat_bias=bias, exclude_seen=exclude_seen,
+            )
+            assert rank is not None
+            ranks.append(rank.cpu())
+            recommended.append(top.cpu())
+            continue
         scores = model.score(batch).float()  # (B, I + 1)
         mask_padding_and_seen(scores, batch.items if exclude_seen else None)
-        ranks.append(pessimistic_rank(scores, targets[lo : lo + step].to(device)).cpu())
+        ranks.append(pessimistic_rank(scores, batch_targets).cpu())
         recommended.append(scores.topk(kmax, dim=1).indices.cpu())
     if isinstance(model, torch.nn.Module) and was_training:
         model.train()

@@ -32,7 +32,7 @@ def pessimistic_rank(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
         ``(B,)`` int64 ranks.
     """
     target_scores = scores.gather(1, targets[:, None])  # (B, 1)
-    at_or_above = (scores >= target_scores).sum(dim=1)  # counts the target itself
+    at_or_above = (scores[:, 1:] >= target_scores).sum(dim=1)  # real items only; counts the target itself
     return at_or_above - 1
 
 
