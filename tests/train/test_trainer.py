@@ -60,7 +60,7 @@ def test_init_copies_matching_weights_from_another_run(ring_dataset, tmp_path):
     from safetensors.torch import load_file
 
     first = fit(_config(ring_dataset.path, epochs=2), tmp_path / "first", show_progress=False)
-    second = fit(_config(ring_dataset.path, epochs=1, init=str(first.run_dir), lr=1e-9), tmp_path / "second",
+    fit(_config(ring_dataset.path, epochs=1, init=str(first.run_dir), lr=1e-9), tmp_path / "second",
                  show_progress=False)
     a, b = load_file(str(tmp_path / "first/model.safetensors")), load_file(str(tmp_path / "second/model.safetensors"))
     torch.testing.assert_close(a["item_embedding.weight"], b["item_embedding.weight"], atol=1e-5, rtol=0)

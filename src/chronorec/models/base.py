@@ -18,6 +18,7 @@ from torch import nn
 from chronorec.data.batches import SeqBatch
 from chronorec.data.dataset import SequenceData
 from chronorec.data.split import Split
+from chronorec.models.layers import small_embedding
 from chronorec.models.losses import ItemLoss, add_repeat_bias, full_softmax_loss
 
 
@@ -77,12 +78,7 @@ class SequenceModel(Recommender):
 
     def __init__(self, config: Any, num_items: int, num_event_types: int, max_len: int, dim: int) -> None:
         super().__init__(config, num_items, num_event_types, max_len)
-        self.item_embedding = nn.Embedding(num_items + 1, dim, padding_idx=0)
-        # Small init: the output layer shares these weights, and unit-normal embeddings start the
-        # cross-entropy far above ln(num_items), which slows training badly.
-        nn.init.normal_(self.item_embedding.weight, std=0.02)
-        with torch.no_grad():
-            self.item_embedding.weight[0].zero_()
+        self.item_embedding = small_embedding(num_items + 1, dim)  # also the output layer
         # A learned score offset for items already in the visible history. Whether users come back to
         # what they had (purchases of groceries) or never do (films rated once) is a fact of the data
         # that a dot product with one hidden vector captures poorly; one scalar learns it.

@@ -16,7 +16,7 @@ from torch import nn
 from chronorec.data.batches import SeqBatch
 from chronorec.errors import ChronorecError
 from chronorec.models.base import SequenceModel
-from chronorec.models.layers import TransformerBlock, causal_padding_mask, reversed_positions
+from chronorec.models.layers import TransformerTrunk, causal_padding_mask
 
 SIZES: dict[str, tuple[int, int, int]] = {  # name -> (layers, dim, heads)
     "tiny": (1, 32, 1),
@@ -74,22 +74,11 @@ class Chrono(SequenceModel):
     def __init__(self, config: ChronoConfig, num_items: int, num_event_types: int = 0, max_len: int = 50) -> None:
         layers, dim, heads = config.shape
         super().__init__(config, num_items, num_event_types, max_len, dim)
-        self.position_embedding = nn.Embedding(max_len, dim)
-        nn.init.normal_(self.position_embedding.weight, std=0.02)
-        self.event_embedding = nn.Embedding(num_event_types + 1, dim, padding_idx=0) if num_event_types else None
-        if self.event_embedding is not None:  # same scale as the items, or the few types drown them out
-            nn.init.normal_(self.event_embedding.weight, std=0.02)
-            with torch.no_grad():
-                self.event_embedding.weight[0].zero_()
+        self.trunk = TransformerTrunk(dim, layers, heads, config.dropout, config.ffn_mult, max_len, num_event_types)
         # One bias table shared by all layers (as in T5); zero init: training starts as plain SASRec.
         self.time_bias = nn.Embedding(config.num_time_buckets, heads) if config.time_bias else None
         if self.time_bias is not None:
             nn.init.zeros_(self.time_bias.weight)
-        self.drop = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(
-            TransformerBlock(dim, heads, config.dropout, config.ffn_mult) for _ in range(layers)
-        )
-        self.final_norm = nn.LayerNorm(dim)
 
     @classmethod
     def parameter_count(
@@ -114,13 +103,5 @@ class Chrono(SequenceModel):
 
     def encode(self, batch: SeqBatch) -> torch.Tensor:
         items = batch.items[:, -self.max_len :]  # (B, T)
-        valid = items != 0
-        positions = reversed_positions(items.shape[1], items.device)
-        x = self.item_embedding(items) + self.position_embedding(positions)  # (B, T, D)
-        if self.event_embedding is not None and batch.event_types is not None:
-            x = x + self.event_embedding(batch.event_types[:, -self.max_len :])
-        x = self.drop(x * valid[..., None])  # (B, T, D); padding stays exactly zero
-        mask = self.attention_mask(batch)
-        for block in self.blocks:
-            x = block(x, mask)
-        return self.final_norm(x)  # (B, T, D)
+        x = self.trunk.embed(self.item_embedding(items), items, batch.event_types)  # (B, T, D)
+        return self.trunk(x, self.attention_mask(batch))  # (B, T, D)

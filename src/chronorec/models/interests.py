@@ -18,7 +18,7 @@ from torch import nn
 from chronorec.data.batches import SeqBatch
 from chronorec.errors import ChronorecError
 from chronorec.models.base import SequenceModel
-from chronorec.models.layers import TransformerBlock, causal_padding_mask, masked_softmax, reversed_positions
+from chronorec.models.layers import TransformerTrunk, causal_padding_mask, masked_softmax
 
 
 @dataclass(frozen=True)
@@ -46,33 +46,15 @@ class Interests(SequenceModel):
     def __init__(self, config: InterestsConfig, num_items: int, num_event_types: int = 0, max_len: int = 50) -> None:
         super().__init__(config, num_items, num_event_types, max_len, config.dim)
         dim = config.dim
-        self.position_embedding = nn.Embedding(max_len, dim)
-        nn.init.normal_(self.position_embedding.weight, std=0.02)
-        self.event_embedding = nn.Embedding(num_event_types + 1, dim, padding_idx=0) if num_event_types else None
-        if self.event_embedding is not None:
-            nn.init.normal_(self.event_embedding.weight, std=0.02)
-            with torch.no_grad():
-                self.event_embedding.weight[0].zero_()
-        self.drop = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(
-            TransformerBlock(dim, config.heads, config.dropout, config.ffn_mult) for _ in range(config.layers)
-        )
-        self.final_norm = nn.LayerNorm(dim)
+        self.trunk = TransformerTrunk(dim, config.layers, config.heads, config.dropout, config.ffn_mult, max_len, num_event_types)
         self.attention_hidden = nn.Linear(dim, config.attention_dim or 4 * dim, bias=False)  # W1
         self.attention_heads = nn.Linear(config.attention_dim or 4 * dim, config.num_interests, bias=False)  # w2
 
     def encode(self, batch: SeqBatch) -> torch.Tensor:
         """Trunk states ``(B, T, D)``; the interests are pooled from them."""
         items = batch.items[:, -self.max_len :]  # (B, T)
-        valid = items != 0
-        x = self.item_embedding(items) + self.position_embedding(reversed_positions(items.shape[1], items.device))
-        if self.event_embedding is not None and batch.event_types is not None:
-            x = x + self.event_embedding(batch.event_types[:, -self.max_len :])
-        x = self.drop(x * valid[..., None])  # (B, T, D); padding stays exactly zero
-        mask = causal_padding_mask(valid)
-        for block in self.blocks:
-            x = block(x, mask)
-        return self.final_norm(x)  # (B, T, D)
+        x = self.trunk.embed(self.item_embedding(items), items, batch.event_types)  # (B, T, D)
+        return self.trunk(x, causal_padding_mask(items != 0))  # (B, T, D)
 
     def _event_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """How much each event belongs to each interest ``(B, T, K)``; depends on the event's state only."""

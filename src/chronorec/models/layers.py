@@ -42,6 +42,19 @@ class CausalSelfAttention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(B, T, D))  # (B, T, D)
 
 
+def small_embedding(num: int, dim: int) -> nn.Embedding:
+    """An embedding table with row 0 as padding (always zero) and small normal init (std 0.02).
+
+    Small, because the output layer shares the item table: unit-normal rows start the cross-entropy
+    far above ln(num_items) and slow training badly; side tables (event types) must match its scale.
+    """
+    table = nn.Embedding(num, dim, padding_idx=0)
+    nn.init.normal_(table.weight, std=0.02)
+    with torch.no_grad():
+        table.weight[0].zero_()
+    return table
+
+
 class TransformerBlock(nn.Module):
     """Pre-norm block: ``x + attn(ln(x))`` then ``x + ffn(ln(x))``."""
 
@@ -58,6 +71,38 @@ class TransformerBlock(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = x + self.drop(self.attn(self.ln_attn(x), mask))
         return x + self.drop(self.ffn(self.ln_ffn(x)))
+
+
+class TransformerTrunk(nn.Module):
+    """The shared causal Transformer: position (and event-type) embeddings, pre-norm blocks, final norm.
+
+    ``embed`` turns item vectors into block inputs; ``forward`` runs the blocks under an attention
+    mask (boolean, or a float bias with -inf where hidden). Models pass their own mask (e.g. time
+    biases) and their own item table, which stays with the model because the output layer shares it.
+    """
+
+    def __init__(
+        self, dim: int, layers: int, heads: int, dropout: float, ffn_mult: int, max_len: int, num_event_types: int = 0
+    ) -> None:
+        super().__init__()
+        self.position_embedding = nn.Embedding(max_len, dim)
+        nn.init.normal_(self.position_embedding.weight, std=0.02)
+        self.event_embedding = small_embedding(num_event_types + 1, dim) if num_event_types else None
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(TransformerBlock(dim, heads, dropout, ffn_mult) for _ in range(layers))
+        self.final_norm = nn.LayerNorm(dim)
+
+    def embed(self, item_vectors: torch.Tensor, items: torch.Tensor, event_types: torch.Tensor | None) -> torch.Tensor:
+        """Block inputs ``(B, T, D)`` from item vectors ``(B, T, D)``; padding rows stay exactly zero."""
+        x = item_vectors + self.position_embedding(reversed_positions(items.shape[1], items.device))
+        if self.event_embedding is not None and event_types is not None:
+            x = x + self.event_embedding(event_types[:, -items.shape[1] :])
+        return self.drop(x * (items != 0)[..., None])
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.final_norm(x)  # (B, T, D)
 
 
 def left_to_right_padding(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ from torch import nn
 from chronorec.data.batches import SeqBatch
 from chronorec.errors import ChronorecError
 from chronorec.models.base import SequenceModel
-from chronorec.models.layers import CausalSelfAttention, causal_padding_mask, run_rnn_left_padded
+from chronorec.models.layers import CausalSelfAttention, causal_padding_mask, run_rnn_left_padded, small_embedding
 
 
 @dataclass(frozen=True)
@@ -37,11 +37,7 @@ class LSTMAttn(SequenceModel):
     def __init__(self, config: LSTMAttnConfig, num_items: int, num_event_types: int = 0, max_len: int = 50) -> None:
         super().__init__(config, num_items, num_event_types, max_len, config.dim)
         D = config.dim
-        self.event_embedding = nn.Embedding(num_event_types + 1, D, padding_idx=0) if num_event_types else None
-        if self.event_embedding is not None:  # same scale as the items, or the few types drown them out
-            nn.init.normal_(self.event_embedding.weight, std=0.02)
-            with torch.no_grad():
-                self.event_embedding.weight[0].zero_()
+        self.event_embedding = small_embedding(num_event_types + 1, D) if num_event_types else None
         self.drop = nn.Dropout(config.dropout)
         lstm_dropout = config.dropout if config.layers > 1 else 0.0  # only acts between stacked layers
         self.lstm = nn.LSTM(D, D, num_layers=config.layers, batch_first=True, dropout=lstm_dropout)

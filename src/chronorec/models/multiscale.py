@@ -20,7 +20,7 @@ from torch import nn
 from chronorec.data.batches import SeqBatch
 from chronorec.errors import ChronorecError
 from chronorec.models.base import SequenceModel
-from chronorec.models.layers import TransformerBlock, causal_padding_mask, reversed_positions, masked_softmax
+from chronorec.models.layers import TransformerTrunk, causal_padding_mask, masked_softmax
 
 WINDOW_NAMES = {24.0: "day", 168.0: "week"}
 
@@ -97,18 +97,7 @@ class MultiScale(SequenceModel):
         dim = config.dim
         self.scale_names: tuple[str, ...] = config.active_scales
         self.window_seconds = {window_name(h): int(round(h * 3600)) for h in config.windows_hours}
-        self.position_embedding = nn.Embedding(max_len, dim)
-        nn.init.normal_(self.position_embedding.weight, std=0.02)
-        self.event_embedding = nn.Embedding(num_event_types + 1, dim, padding_idx=0) if num_event_types else None
-        if self.event_embedding is not None:
-            nn.init.normal_(self.event_embedding.weight, std=0.02)
-            with torch.no_grad():
-                self.event_embedding.weight[0].zero_()
-        self.drop = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(
-            TransformerBlock(dim, config.heads, config.dropout, config.ffn_mult) for _ in range(config.layers)
-        )
-        self.final_norm = nn.LayerNorm(dim)
+        self.trunk = TransformerTrunk(dim, config.layers, config.heads, config.dropout, config.ffn_mult, max_len, num_event_types)
         S = len(self.scale_names)
         self.query = nn.Linear(dim, S * dim)  # one pooling query per scale, from the full-history state
         self.key = nn.Linear(dim, dim)
@@ -161,14 +150,8 @@ class MultiScale(SequenceModel):
         items = batch.items[:, -self.max_len :]  # (B, T)
         valid = items != 0
         B, T = items.shape
-        x = self.item_embedding(items) + self.position_embedding(reversed_positions(T, items.device))
-        if self.event_embedding is not None and batch.event_types is not None:
-            x = x + self.event_embedding(batch.event_types[:, -self.max_len :])
-        x = self.drop(x * valid[..., None])  # (B, T, D); padding stays exactly zero
-        h, mask = x, causal_padding_mask(valid)
-        for block in self.blocks:
-            h = block(h, mask)
-        h = self.final_norm(h)  # (B, T, D)
+        x = self.trunk.embed(self.item_embedding(items), items, batch.event_types)  # (B, T, D)
+        h = self.trunk(x, causal_padding_mask(valid))  # (B, T, D)
         D, S = h.shape[-1], len(self.scale_names)
         windows = self.scale_masks(batch)  # (B, S, T, T)
         q = self.query(h).view(B, T, S, D).transpose(1, 2)  # (B, S, T, D)

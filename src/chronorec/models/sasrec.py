@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from chronorec.data.batches import SeqBatch
 from chronorec.models.base import SequenceModel
-from chronorec.models.layers import TransformerBlock, causal_padding_mask, reversed_positions
+from chronorec.models.layers import TransformerTrunk, causal_padding_mask
 
 
 @dataclass(frozen=True)
@@ -28,20 +27,9 @@ class SASRec(SequenceModel):
 
     def __init__(self, config: SASRecConfig, num_items: int, num_event_types: int = 0, max_len: int = 50) -> None:
         super().__init__(config, num_items, num_event_types, max_len, config.dim)
-        self.position_embedding = nn.Embedding(max_len, config.dim)
-        nn.init.normal_(self.position_embedding.weight, std=0.02)
-        self.drop = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(
-            TransformerBlock(config.dim, config.heads, config.dropout, config.ffn_mult) for _ in range(config.layers)
-        )
-        self.final_norm = nn.LayerNorm(config.dim)
+        self.trunk = TransformerTrunk(config.dim, config.layers, config.heads, config.dropout, config.ffn_mult, max_len)
 
     def encode(self, batch: SeqBatch) -> torch.Tensor:
         items = batch.items[:, -self.max_len :]  # (B, T)
-        valid = items != 0
-        x = self.item_embedding(items) + self.position_embedding(reversed_positions(items.shape[1], items.device))
-        x = self.drop(x * valid[..., None])  # (B, T, D); padding stays exactly zero
-        mask = causal_padding_mask(valid)  # (B, 1, T, T)
-        for block in self.blocks:
-            x = block(x, mask)
-        return self.final_norm(x)  # (B, T, D)
+        x = self.trunk.embed(self.item_embedding(items), items, None)  # (B, T, D)
+        return self.trunk(x, causal_padding_mask(items != 0))  # (B, T, D)
