@@ -1,0 +1,30 @@
+"""Render a `chronorec benchmark` JSON leaderboard as a Markdown table (mean ± std over seeds).
+
+    python benchmarks/to_markdown.py results/ml-100k.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def cell(model: dict, split: str, metric: str) -> str:
+    mean = model[split][metric]
+    std = model.get(f"{split}_std", {}).get(metric, 0.0)
+    return f"{mean:.4f}" + (f" ± {std:.4f}" if std else "")
+
+
+def to_markdown(report: dict) -> str:
+    metrics = ("HR@10", "NDCG@10", "MRR@10")
+    header = ["model", *(f"valid {m}" for m in metrics), *(f"test {m}" for m in metrics), "train s", "epochs", "params"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, m in report["models"].items():
+        row = [f"`{name}`", *(cell(m, "valid", k) for k in metrics), *(cell(m, "test", k) for k in metrics),
+               f"{m['train_seconds']:.0f}", f"{m['epochs']:.0f}", f"{m['params']:,}"]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(to_markdown(json.loads(open(sys.argv[1]).read())))
