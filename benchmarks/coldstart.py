@@ -142,7 +142,7 @@ def main() -> None:
             std = mean.get(part + "_std", {}).get(metric)
             cells.append("-" if value is None else f"{value:.4f}" + (f" ± {std:.4f}" if std else ""))
         table.add_row(variant, *cells)
-    Console().print(table)
+    Console(width=max(120, Console().width)).print(table)
     write_json(args.out, report)
     print(f"wrote {args.out}")
 

@@ -164,7 +164,7 @@ def encode_labels(values: list[Any]) -> np.ndarray:
 
 def probe_run(run_dir: Path, attributes: dict[str, dict[str, Any]], seed: int) -> dict[str, Any]:
     """Probe scores of one run's vectors and of random vectors of the same size."""
-    config, _, data = load_run(run_dir)
+    config, _, _ = load_run(run_dir)
     with tempfile.TemporaryDirectory() as tmp:
         embed(run_dir, tmp)
         user_ids, users = read_embeddings(Path(tmp) / "users.parquet")
@@ -219,7 +219,7 @@ def main() -> None:
         u = r["learned"]["users"]
         table.add_row(Path(run).name, "majority class", "0.500", f"{u['age']['majority']:.3f}",
                       "-", f"{u['occupation']['majority']:.3f}", "-", "0.500")
-    Console().print(table)
+    Console(width=max(120, Console().width)).print(table)
     write_json(args.out, report)
     print(f"wrote {args.out}")
 
