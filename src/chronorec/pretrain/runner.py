@@ -90,12 +90,16 @@ class PretrainConfig:
 
     def train_config(self) -> TrainConfig:
         """The run's ``config.toml``: the model as built here, with fine-tuning defaults for the rest."""
-        return TrainConfig(
+        config = TrainConfig(
             data=self.data, model=self.model, model_params=dict(self.model_params), split=self.split,
             max_len=self.max_len, stride=self.stride, batch_size=self.batch_size, lr=self.lr,
             weight_decay=self.weight_decay, grad_clip=self.grad_clip, seed=self.seed, device=self.device,
             threads=self.threads,
         )
+        # Where the trainer knows text features, `train --config RUN/config.toml` rebuilds them too.
+        if self.text_features and hasattr(config, "text_features"):
+            config.text_features = True
+        return config
 
     def save(self, path: str | Path) -> None:
         import tomli_w
@@ -195,9 +199,10 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, data: SequenceData, *, show_pr
     if not isinstance(model, SequenceModel):
         raise ChronorecError(f"model '{cfg.model}' is not a neural sequence model; it cannot be pre-trained")
     if cfg.text_features:
-        from chronorec.text import attach_text_features, item_text_vectors
+        from chronorec.text import attach_text_features, item_text_vectors, training_items
 
-        attach_text_features(model, item_text_vectors(data))
+        # The same known-items mask fine-tuning on this split computes (`--init` copies it).
+        attach_text_features(model, item_text_vectors(data), known=training_items(data, split.train_end))
     objective = build_objective(cfg.objective, model, cfg.objective_config()).to(device)
     train_cfg = cfg.train_config()
     optimizer = make_optimizer(objective, train_cfg, device)
