@@ -47,7 +47,7 @@ def test_unknown_model_and_missing_run_are_clear_errors(tmp_path):
 
 
 def test_every_command_has_useful_help():
-    for command in ("prepare", "train", "evaluate", "recommend", "benchmark", "datasets", "explain", "interests", "serve"):
+    for command in ("prepare", "train", "evaluate", "recommend", "benchmark", "datasets", "explain", "interests", "serve", "pretrain", "embed", "similar"):
         proc = run(command, "--help")
         assert proc.returncode == 0 and "Usage" in proc.stdout, command
 

@@ -102,6 +102,7 @@ def train(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     loss: Annotated[Optional[str], typer.Option(help="full (softmax over every item) or sampled (log-Q corrected negatives; for huge catalogues).")] = None,
     negatives: Annotated[Optional[int], typer.Option(help="Sampled negatives per batch with --loss sampled.")] = None,
+    text_features: Annotated[bool, typer.Option(help="Add language-model vectors of item titles and categories to the item embeddings.")] = False,
     init: Annotated[Optional[Path], typer.Option(help="Start from the matching weights of this run folder (e.g. from pretraining).")] = None,
     nproc: Annotated[int, typer.Option(help="Train with DDP in this many local processes (torchrun); --batch-size stays the global batch.")] = 1,
 ) -> None:
@@ -123,7 +124,8 @@ def train(
         k: v
         for k, v in dict(model=model, epochs=epochs, max_len=max_len, batch_size=batch_size, lr=lr,
                          patience=patience, seed=seed, split=split, device=device,
-                         loss=loss, negatives=negatives, init=str(init) if init else None).items()
+                         loss=loss, negatives=negatives, init=str(init) if init else None,
+                         text_features=text_features or None).items()
         if v is not None
     }
     if set:
@@ -286,6 +288,70 @@ def serve(
     from chronorec.serve.command import serve as run
 
     run(run_dir, host, port, db, api_key)
+
+
+@app.command()
+def pretrain(
+    data: Annotated[Path, typer.Argument(help="Prepared dataset folder (from `chronorec prepare`).")],
+    objective: Annotated[str, typer.Option(help="cloze (masked items), contrastive (two augmented views) or autoencoder (bag of items).")] = "cloze",
+    model: Annotated[str, typer.Option(help=MODEL_HELP)] = "sasrec",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to write; fine-tune from it with `chronorec train --init`.")] = Path("runs/pretrain"),
+    epochs: Annotated[int, typer.Option(help="Pre-training epochs.")] = 20,
+    max_len: Annotated[int, typer.Option(help="Events of history the model sees (use the same when fine-tuning).")] = 50,
+    batch_size: Annotated[int, typer.Option(help="Sequences per batch (also the contrastive negatives).")] = 128,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
+    seed: Annotated[int, typer.Option(help="Random seed (weights, masks and views).")] = 0,
+    split: Annotated[str, typer.Option(help="loo or temporal: only its training events are read (use the same when fine-tuning).")] = "loo",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    threads: Annotated[int, typer.Option(help="CPU threads (0: PyTorch's default).")] = 0,
+    set: Annotated[Optional[list[str]], typer.Option("--set", help="Model setting KEY=VALUE, e.g. --set dim=128 (repeatable; use the same when fine-tuning).")] = None,
+    objective_set: Annotated[Optional[list[str]], typer.Option("--objective-set", help="Objective setting KEY=VALUE: mask_prob, temperature, crop, mask, reorder, projection_dim, corrupt.")] = None,
+    text_features: Annotated[bool, typer.Option(help="Add language-model vectors of item titles and categories to the item embeddings.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Self-supervised pre-training of a sequence model; then `chronorec train --init RUN_DIR` fine-tunes it."""
+    from chronorec.pretrain import pretrain as run
+
+    result = run(
+        data, objective, model, out, epochs, model_params=_parse_settings(set or []),
+        objective_params=_parse_settings(objective_set or []), max_len=max_len, batch_size=batch_size, lr=lr,
+        seed=seed, split=split, device=device, threads=threads, text_features=text_features, progress=progress,
+    )
+    console.print(f"{result.objective} pre-training of {result.model}: loss {result.losses[0]:.4f} -> {result.losses[-1]:.4f} "
+                  f"over {result.epochs} epochs, {result.seconds:.0f}s, {result.params:,} parameters")
+    console.print(f"run folder: {result.run_dir}; fine-tune with: chronorec train {data} --model {model} --init {result.run_dir}")
+
+
+@app.command()
+def embed(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder from `chronorec train` or `chronorec pretrain`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for users.parquet and items.parquet (each written atomically).")],
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Use only events before this time (unix seconds or ISO-8601).")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N.")] = "cpu",
+) -> None:
+    """Export user vectors (last hidden state after each history) and item vectors, with the original ids."""
+    from chronorec.embed import embed as run
+
+    result = run(run_dir, out, as_of=as_of, device=device)
+    console.print(f"wrote {result.out}: users.parquet ({result.users:,} users), items.parquet ({result.items:,} items), "
+                  f"{result.dim} dimensions")
+
+
+@app.command()
+def similar(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder from `chronorec train` or `chronorec pretrain`.")],
+    item: Annotated[str, typer.Option("--item", "-i", help="The item's original id.")],
+    k: Annotated[int, typer.Option("-k", help="How many items.")] = 10,
+) -> None:
+    """The items nearest to ITEM by cosine similarity of the run's item vectors, with titles."""
+    from chronorec.embed import similar as run
+
+    table = Table(title=f"{k} items most similar to {item}")
+    for col in ("rank", "item", "cosine", "title"):
+        table.add_column(col)
+    for rank, s in enumerate(run(run_dir, item, k), 1):
+        table.add_row(str(rank), s.item_id, f"{s.score:.3f}", s.title or "")
+    console.print(table)
 
 
 @datasets_app.command("list")

@@ -22,7 +22,7 @@ import torch
 from safetensors.torch import load_file
 
 from chronorec._io import atomic_path, write_json
-from chronorec.data.batches import SeqBatch, _gather_padded
+from chronorec.data.batches import SeqBatch, gather_padded
 from chronorec.data.dataset import SequenceData, load_dataset
 from chronorec.errors import ChronorecError
 from chronorec.models import SequenceModel, build_model
@@ -109,11 +109,11 @@ def user_vectors(
     for lo in range(0, len(users), batch_size):
         u, e = users[lo : lo + batch_size], ends[lo : lo + batch_size]
         starts = np.maximum(data.offsets[u], e - max_len)
-        items = torch.from_numpy(_gather_padded(data.items, starts, e, max_len, np.int64))
-        ts = torch.from_numpy(_gather_padded(data.timestamps, starts, e, max_len, np.int64))
+        items = torch.from_numpy(gather_padded(data.items, starts, e, max_len, np.int64))
+        ts = torch.from_numpy(gather_padded(data.timestamps, starts, e, max_len, np.int64))
         ev = None
         if data.event_types is not None:
-            ev = torch.from_numpy(_gather_padded(data.event_types, starts, e, max_len, np.int64))
+            ev = torch.from_numpy(gather_padded(data.event_types, starts, e, max_len, np.int64))
         # The moment of prediction: the as-of time when given (time-aware models see the gap), else the last event.
         now = ts[:, -1].clone() if query_time is None else torch.full((len(u),), int(query_time), dtype=torch.int64)
         batch = SeqBatch(items, ts, ev, torch.from_numpy(u.astype(np.int64)), now).to(device)

@@ -48,7 +48,7 @@ class SeqBatch:
         return SeqBatch(take(self.items), take(self.timestamps), take(self.event_types), take(self.users), take(self.query_time))
 
 
-def _gather_padded(
+def gather_padded(
     values: np.ndarray, starts: np.ndarray, ends: np.ndarray, width: int, dtype: np.dtype
 ) -> np.ndarray:
     """Rows ``values[starts[r]:ends[r]]`` (at most ``width``, keeping the last ones), left-padded with 0."""
@@ -124,9 +124,9 @@ def train_windows(
     ends = np.asarray(win_ends, dtype=np.int64)
     lo = np.maximum(starts[users], ends - (max_len + 1))
     width = max_len + 1
-    items = _gather_padded(data.items, lo, ends, width, np.int64)
-    ts = _gather_padded(data.timestamps, lo, ends, width, np.int64)
-    ev = None if data.event_types is None else _gather_padded(data.event_types, lo, ends, width, np.int64)
+    items = gather_padded(data.items, lo, ends, width, np.int64)
+    ts = gather_padded(data.timestamps, lo, ends, width, np.int64)
+    ev = None if data.event_types is None else gather_padded(data.event_types, lo, ends, width, np.int64)
     return TrainWindows(
         torch.from_numpy(items), torch.from_numpy(ts), None if ev is None else torch.from_numpy(ev), torch.from_numpy(users)
     )
@@ -137,11 +137,11 @@ def eval_batch(data: SequenceData, cases: EvalCases, max_len: int) -> tuple[SeqB
     starts = data.offsets[cases.users]
     ends = cases.targets
     lo = np.maximum(starts, ends - max_len)
-    items = torch.from_numpy(_gather_padded(data.items, lo, ends, max_len, np.int64))
-    ts = torch.from_numpy(_gather_padded(data.timestamps, lo, ends, max_len, np.int64))
+    items = torch.from_numpy(gather_padded(data.items, lo, ends, max_len, np.int64))
+    ts = torch.from_numpy(gather_padded(data.timestamps, lo, ends, max_len, np.int64))
     ev = None
     if data.event_types is not None:
-        ev = torch.from_numpy(_gather_padded(data.event_types, lo, ends, max_len, np.int64))
+        ev = torch.from_numpy(gather_padded(data.event_types, lo, ends, max_len, np.int64))
     # Offline, the moment of prediction is the last known event's time.
     query_time = ts[:, -1].clone()
     batch = SeqBatch(items, ts, ev, torch.from_numpy(cases.users.astype(np.int64)), query_time)

@@ -63,7 +63,12 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple
         num_event_types=meta["num_event_types"],
         max_len=meta["max_len"],
     )
-    load_state_into(model, load_file(str(run_dir / WEIGHTS_FILE)))
+    state = load_file(str(run_dir / WEIGHTS_FILE))
+    if "item_embedding.text" in state:  # built with language-model item features (chronorec.text)
+        from chronorec.text import attach_text_features
+
+        attach_text_features(model, state["item_embedding.text"], known=state.get("item_embedding.known"))
+    load_state_into(model, state)
     return model.to(device).eval(), meta
 
 

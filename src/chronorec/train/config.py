@@ -52,6 +52,7 @@ class TrainConfig:
     negatives: int = 256  # sampled negatives per batch for loss = sampled
     negative_sampler: str = "uniform"  # uniform | popularity
     in_batch_negatives: bool = True  # loss = sampled also uses the other rows' targets
+    text_features: bool = False  # add language-model vectors of item titles/categories to item embeddings
     init: str = ""  # a run folder (e.g. from `chronorec pretrain`) whose matching weights start this model
 
     def validate(self) -> "TrainConfig":

@@ -176,6 +176,11 @@ def _fit(
         num_event_types=data.num_event_types,
         max_len=config.max_len,
     ).to(device)
+    if config.text_features:
+        from chronorec.text import attach_text_features, item_text_vectors, training_items
+
+        # Items with no training event keep only their text vector (see TextItemEmbedding.set_known).
+        attach_text_features(model, item_text_vectors(data), known=training_items(data, split.train_end))
     if config.init:
         loaded = checkpoint.init_from(model, config.init)
         if ctx.is_main and show_progress:
