@@ -93,6 +93,8 @@ def train(
     max_len: Annotated[Optional[int], typer.Option(help="Events of history the model sees.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Windows per batch.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="AdamW learning rate.")] = None,
+    lr_schedule: Annotated[Optional[str], typer.Option(help="constant, or cosine (warmup then decay to 0 at the last epoch).")] = None,
+    warmup_epochs: Annotated[Optional[int], typer.Option(help="Linear warmup epochs for --lr-schedule cosine.")] = None,
     patience: Annotated[Optional[int], typer.Option(help="Stop after this many epochs without a better validation NDCG@10.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same metrics).")] = None,
     split: Annotated[Optional[str], typer.Option(help="loo (leave-one-out) or temporal.")] = None,
@@ -123,6 +125,7 @@ def train(
     options = {
         k: v
         for k, v in dict(model=model, epochs=epochs, max_len=max_len, batch_size=batch_size, lr=lr,
+                         lr_schedule=lr_schedule, warmup_epochs=warmup_epochs,
                          patience=patience, seed=seed, split=split, device=device,
                          loss=loss, negatives=negatives, init=str(init) if init else None,
                          text_features=text_features or None).items()

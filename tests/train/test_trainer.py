@@ -73,3 +73,16 @@ def test_sampled_softmax_training_learns_the_ring(ring_dataset, tmp_path):
     sampled = fit(_config(ring_dataset.path, epochs=30, lr=5e-3, loss="sampled", negatives=8), tmp_path / "s",
                   show_progress=False)
     assert sampled.valid["NDCG@10"] > pop.valid["NDCG@10"] + 0.2
+
+
+def test_cosine_schedule_decays_to_zero_and_is_deterministic(ring_dataset, tmp_path):
+    import torch
+
+    cfg = dict(lr_schedule="cosine", warmup_epochs=1, epochs=4)
+    full = fit(_config(ring_dataset.path, **cfg), tmp_path / "full", show_progress=False)
+
+    state = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=True)
+    assert state["optimizer"]["param_groups"][0]["lr"] < 1e-6  # decayed to ~0 at the last epoch
+    assert [h["loss"] for h in full.history] == [
+        h["loss"] for h in fit(_config(ring_dataset.path, **cfg), tmp_path / "again", show_progress=False).history
+    ]

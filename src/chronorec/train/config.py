@@ -37,6 +37,8 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     grad_clip: float = 1.0
+    lr_schedule: str = "constant"  # constant | cosine (decays to 0 at the last epoch, after warmup)
+    warmup_epochs: int = 0
     patience: int = 20
     eval_every: int = 1
     seed: int = 0
@@ -61,6 +63,8 @@ class TrainConfig:
                 raise ChronorecError(f"training option {name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ChronorecError(f"training option lr must be > 0, got {self.lr}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ChronorecError(f"unknown lr_schedule '{self.lr_schedule}' (choose constant or cosine)")
         if self.loss not in ("full", "sampled"):
             raise ChronorecError(f"unknown loss '{self.loss}' (choose full or sampled)")
         if self.negative_sampler not in ("uniform", "popularity"):
