@@ -31,6 +31,9 @@ def main() -> None:
     parser.add_argument("--max-len", type=int, default=50)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
+    parser.add_argument("--lr-schedule", default="constant", help="constant or cosine")
+    parser.add_argument("--warmup-epochs", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/time_to_best.json"))
     args = parser.parse_args()
     rows = {}
@@ -38,7 +41,9 @@ def main() -> None:
         for model in args.models.split(","):
             runs = [
                 chronorec.train(args.data, out=Path(tmp) / f"{model}-{seed}", model=model, seed=seed,
-                                max_len=args.max_len, threads=args.threads, lr=args.lr, progress=False)
+                                max_len=args.max_len, threads=args.threads, lr=args.lr,
+                                lr_schedule=args.lr_schedule, warmup_epochs=args.warmup_epochs, epochs=args.epochs,
+                                progress=False)
                 for seed in range(args.seeds)
             ]
             rows[model] = {
@@ -50,14 +55,15 @@ def main() -> None:
                 "test_NDCG@10": statistics.fmean(r.test["NDCG@10"] for r in runs),
                 "test_HR@10": statistics.fmean(r.test["HR@10"] for r in runs),
             }
-    table = Table(title=f"time to best validation on {args.data.name} (max_len {args.max_len}, lr {args.lr}, {args.seeds} seed(s))")
+    table = Table(title=f"time to best validation on {args.data.name} (max_len {args.max_len}, lr {args.lr} {args.lr_schedule}, {args.seeds} seed(s))")
     table.add_column("model")
     for col in next(iter(rows.values())):
         table.add_column(col, justify="right")
     for model, row in rows.items():
         table.add_row(model, *(f"{v:.4f}" if v < 1 else f"{v:.1f}" for v in row.values()))
     Console().print(table)
-    write_json(args.out, {"data": str(args.data), "seeds": args.seeds, "lr": args.lr, "machine": machine_info(), "models": rows})
+    write_json(args.out, {"data": str(args.data), "seeds": args.seeds, "lr": args.lr, "lr_schedule": args.lr_schedule,
+                          "warmup_epochs": args.warmup_epochs, "epochs": args.epochs, "machine": machine_info(), "models": rows})
     print(json.dumps(rows["sasrec"] if "sasrec" in rows else rows, indent=1))
 
 
