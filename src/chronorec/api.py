@@ -72,7 +72,8 @@ class Evaluation:
     cases: int
 
 
-def _load_run(run_dir: str | Path, device: str = "cpu") -> tuple[TrainConfig, Any, SequenceData]:
+def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[TrainConfig, Any, SequenceData]:
+    """A run folder's config, its best model (in eval mode) and the dataset it was trained on."""
     run_dir = Path(run_dir)
     config_path = run_dir / "config.toml"
     if not config_path.is_file():
@@ -93,7 +94,7 @@ def evaluate(
     """Evaluate a trained run on its validation or test cases, ranking every item."""
     if split not in ("valid", "test"):
         raise ChronorecError(f"unknown split '{split}' (choose valid or test)")
-    config, model, data = _load_run(run_dir, device)
+    config, model, data = load_run(run_dir, device)
     cases = getattr(make_split(data, config.split), split)
     seen = config.exclude_seen if exclude_seen is None else exclude_seen
     result = evaluate_cases(
@@ -112,7 +113,7 @@ class Recommendation:
 
 def recommend(run_dir: str | Path, user: str, k: int = 10, *, exclude_seen: bool = False) -> list[Recommendation]:
     """Top-``k`` items for a known user after their whole recorded history, in original ids."""
-    config, model, data = _load_run(run_dir)
+    config, model, data = load_run(run_dir)
     u = data.user_index(user)
     if u is None:
         raise ChronorecError(f"unknown user '{user}' in dataset {data.path}")

@@ -11,7 +11,6 @@ dataset's original ids::
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,16 +18,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import torch
-from safetensors.torch import load_file
 
 from chronorec._io import atomic_path, write_json
 from chronorec.data.batches import SeqBatch, gather_padded
-from chronorec.data.dataset import SequenceData, load_dataset
+from chronorec.data.dataset import SequenceData
 from chronorec.errors import ChronorecError
-from chronorec.models import SequenceModel, build_model
-from chronorec.train.checkpoint import MODEL_FILE, WEIGHTS_FILE, load_state_into
+from chronorec.models import SequenceModel
+from chronorec import api
 from chronorec.train.config import TrainConfig
-from chronorec.train.trainer import resolve_device
 
 USERS_FILE = "users.parquet"
 ITEMS_FILE = "items.parquet"
@@ -36,28 +33,11 @@ META_FILE = "embeddings.json"
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[TrainConfig, SequenceModel, SequenceData]:
-    """The config, the neural model (eval mode) and the dataset of a run folder (trained or pre-trained).
-
-    Models saved with text features (:mod:`chronorec.text`) are rebuilt with them.
-    """
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.toml").is_file():
-        raise ChronorecError(f"{run_dir}: not a run folder (no config.toml); train one with `chronorec train` or `chronorec pretrain`")
-    if not (run_dir / MODEL_FILE).is_file():
-        raise ChronorecError(f"{run_dir}: no model here ({MODEL_FILE} missing)")
-    config = TrainConfig.load(run_dir / "config.toml")
-    meta = json.loads((run_dir / MODEL_FILE).read_text())
-    model = build_model(meta["model"], meta["params"], num_items=meta["num_items"],
-                        num_event_types=meta["num_event_types"], max_len=meta["max_len"])
+    """The config, the neural model (eval mode) and the dataset of a run folder (trained or pre-trained)."""
+    config, model, data = api.load_run(run_dir, device)
     if not isinstance(model, SequenceModel):
-        raise ChronorecError(f"{run_dir}: model '{meta['model']}' has no hidden states to embed with (use a neural model)")
-    state = load_file(str(run_dir / WEIGHTS_FILE))
-    from chronorec.text import attach_text_features, has_text_features
-
-    if has_text_features(state):
-        attach_text_features(model, state["item_embedding.text"])
-    load_state_into(model, state)
-    return config, model.to(resolve_device(device)).eval(), load_dataset(config.data)
+        raise ChronorecError(f"{run_dir}: model '{model.name}' has no hidden states to embed with (use a neural model)")
+    return config, model, data
 
 
 def parse_timestamp(value: str | float | datetime) -> int:

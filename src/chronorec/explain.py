@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from rich.table import Table
 
-from chronorec.api import Recommendation, _load_run
+from chronorec.api import Recommendation, load_run
 from chronorec.data.batches import SeqBatch, eval_batch, history_batch
 from chronorec.data.dataset import SequenceData
 from chronorec.data.split import make_split
@@ -65,7 +65,7 @@ class InterestReport:
 
 
 def _load(run_dir: str | Path, cls: type, command: str) -> tuple[Any, Any, SequenceData]:
-    config, model, data = _load_run(run_dir)
+    config, model, data = load_run(run_dir)
     if not isinstance(model, cls):
         raise ChronorecError(
             f"{run_dir}: `{command}` needs a '{cls.name}' run; this run's model is '{model.name}'"
