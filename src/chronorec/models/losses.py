@@ -44,11 +44,12 @@ def add_repeat_bias(logits: torch.Tensor, history: torch.Tensor, bias: torch.Ten
 class SampledSoftmaxLoss:
     """Cross-entropy over the target and a sample of negatives, with log-Q correction.
 
-    Candidates for every row are its target, the other rows' targets (in-batch negatives, drawn in
-    proportion to training popularity) and ``num_negatives`` items drawn once per batch from
-    ``sampler`` (``uniform`` or ``popularity``). Each candidate's logit is reduced by ``log Q(j)``,
-    the expected number of times item ``j`` enters the candidate set: ``N p(j)`` from the batch plus
-    ``K q(j)`` from the sampler. Without it, popular items, which appear as negatives far more often
+    Candidates for every row are its target, other rows' targets (in-batch negatives: up to
+    ``num_negatives`` of the batch's targets, drawn in proportion to training popularity) and
+    ``num_negatives`` items drawn once per batch from ``sampler`` (``uniform`` or ``popularity``).
+    Each candidate's logit is reduced by ``log Q(j)``, the expected number of times item ``j``
+    enters the candidate set: ``min(N, K) p(j)`` from the batch plus ``K q(j)`` from the sampler.
+    Capping the in-batch part keeps a step's cost independent of the number of positions. Without it, popular items, which appear as negatives far more often
     than under a full softmax, would be pushed down too hard (Jean et al. 2015; Yi et al. 2019).
     A negative equal to the row's target (an accidental hit) is masked.
 
@@ -91,7 +92,7 @@ class SampledSoftmaxLoss:
         popularity = self.popularity.to(items.device)[items]
         expected = torch.zeros_like(popularity)
         if self.in_batch:
-            expected += batch_size * popularity
+            expected += min(batch_size, self.num_negatives) * popularity
         if self.sampler == "uniform":
             expected += self.num_negatives / self.num_items
         else:
@@ -108,7 +109,10 @@ class SampledSoftmaxLoss:
     ) -> torch.Tensor:
         N = hidden.shape[0]
         negatives = self.sample_negatives(hidden.device) if negatives is None else negatives
-        others = [targets] if self.in_batch else []
+        others = []
+        if self.in_batch:
+            keep = torch.randperm(N, generator=self.generator)[: self.num_negatives].to(targets.device)
+            others = [targets[keep] if N > self.num_negatives else targets]
         candidates = torch.cat([*others, negatives])  # (C,)
         positive = (hidden * item_vectors[targets]).sum(-1, keepdim=True)  # (N, 1)
         logits = hidden @ item_vectors[candidates].T  # (N, C)
