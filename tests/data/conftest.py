@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _data_root() -> Path | None:
-    root = Path(os.environ.get("CHRONOREC_DATA") or REPO.parent / "shared" / "data")
-    return root if root.is_dir() else None
-
-
 @pytest.fixture(scope="session")
-def data_root() -> Path:
-    """The real datasets ($CHRONOREC_DATA, else ../shared/data beside the repository); skip if absent."""
-    root = _data_root()
-    if root is None:
-        pytest.skip("real datasets not found (set CHRONOREC_DATA)")
-    return root
+def data_root(real_data_root: Path) -> Path:
+    """The real datasets (located by ``tests/conftest.py``); the tests skip if absent."""
+    return real_data_root
 
 
 @pytest.fixture
