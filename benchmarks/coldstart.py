@@ -14,7 +14,6 @@ all. Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -33,19 +32,9 @@ from chronorec.models import SequenceModel, build_model
 from chronorec.pretrain.finetune import fit_on_split
 from chronorec.text import attach_text_features, item_text_vectors, training_items
 from chronorec.train.config import TrainConfig
+from chronorec.cli import parse_settings
 
 KS = (10, 20, 50)
-
-
-def parse_settings(pairs: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, _, raw = pair.partition("=")
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
-    return out
 
 
 def summarize(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:

@@ -15,7 +15,6 @@ should help most. Test metrics are full-ranking on the split's test cases of all
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -36,19 +35,9 @@ from chronorec.pretrain import OBJECTIVES, pretrain
 from chronorec.pretrain.finetune import fit_on_split, user_subset
 from chronorec.train.checkpoint import init_from
 from chronorec.train.config import TrainConfig
+from chronorec.cli import parse_settings
 
 SCRATCH = "none"
-
-
-def parse_settings(pairs: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, _, raw = pair.partition("=")
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
-    return out
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

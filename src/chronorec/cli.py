@@ -133,7 +133,7 @@ def train(
     }
     if set:
         params = dict(base.model_params) if base else {}
-        params.update(_parse_settings(set))
+        params.update(parse_settings(set))
         options["model_params"] = params
     result = api.train(data, out=out, config=base, resume=resume, progress=progress, **options)
     columns = ["HR@10", "NDCG@10", "MRR@10"]
@@ -156,7 +156,8 @@ def _without_option(argv: list[str], name: str) -> list[str]:
     return out
 
 
-def _parse_settings(pairs: list[str]) -> dict[str, object]:
+def parse_settings(pairs: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` settings; values are read as JSON where they parse (numbers, booleans, lists)."""
     settings: dict[str, object] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
@@ -316,8 +317,8 @@ def pretrain(
     from chronorec.pretrain import pretrain as run
 
     result = run(
-        data, objective, model, out, epochs, model_params=_parse_settings(set or []),
-        objective_params=_parse_settings(objective_set or []), max_len=max_len, batch_size=batch_size, lr=lr,
+        data, objective, model, out, epochs, model_params=parse_settings(set or []),
+        objective_params=parse_settings(objective_set or []), max_len=max_len, batch_size=batch_size, lr=lr,
         seed=seed, split=split, device=device, threads=threads, text_features=text_features, progress=progress,
     )
     console.print(f"{result.objective} pre-training of {result.model}: loss {result.losses[0]:.4f} -> {result.losses[-1]:.4f} "
