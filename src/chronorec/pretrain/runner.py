@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,15 +31,11 @@ from chronorec.errors import ChronorecError
 from chronorec.models import SequenceModel, build_model
 from chronorec.pretrain.objectives import OBJECTIVES, ObjectiveConfig, build_objective
 from chronorec.train import checkpoint
-from chronorec.train.config import TrainConfig
+from chronorec.train.config import TrainConfig, check_fields, read_toml
 from chronorec.train.plots import save_figure
 from chronorec.train.progress import EpochProgress
 from chronorec.train.trainer import make_optimizer, resolve_device
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 @dataclass
@@ -108,11 +103,8 @@ class PretrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> PretrainConfig:
-        values = tomllib.loads(Path(path).read_text())
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ChronorecError(f"{path}: unknown pre-training option(s) {', '.join(sorted(unknown))}")
+        values = read_toml(path)
+        check_fields(cls, values, str(path), "pre-training")
         return cls(**values).validate()
 
 

@@ -84,18 +84,26 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ChronorecError(f"{source}: unknown training option(s) {', '.join(sorted(unknown))}")
+        check_fields(cls, values, source, "training")
         return cls(**values).validate()
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
-        try:
-            values = tomllib.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise ChronorecError(f"{path}: config file not found") from None
-        except tomllib.TOMLDecodeError as err:
-            raise ChronorecError(f"{path}: invalid TOML: {err}") from None
-        return cls.from_dict(values, source=str(path))
+        return cls.from_dict(read_toml(path), source=str(path))
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file as a dict; a missing or malformed file is a one-line :class:`ChronorecError`."""
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ChronorecError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ChronorecError(f"{path}: invalid TOML: {err}") from None
+
+
+def check_fields(cls: type, values: dict[str, Any], source: str, what: str) -> None:
+    """Refuse keys that are not fields of dataclass ``cls`` (a typo must not be silently ignored)."""
+    unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ChronorecError(f"{source}: unknown {what} option(s) {', '.join(sorted(unknown))}")
