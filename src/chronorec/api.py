@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import platform
 import statistics
@@ -165,36 +166,49 @@ def benchmark(
     runs_dir: str | Path | None = None,
     progress: bool = True,
     model_params: dict[str, dict[str, Any]] | None = None,
+    variants: dict[str, tuple[str, dict[str, Any]]] | None = None,
     **options: Any,
 ) -> BenchmarkResult:
-    """Train every model in ``models`` with the same protocol (and ``seeds`` seeds) and write the JSON leaderboard."""
+    """Train every entry of ``models`` with the same protocol (and ``seeds`` seeds) and write the JSON leaderboard.
+
+    An entry is a model name, or a label of ``variants`` (``label -> (model, settings)``), e.g.
+    ``{"chrono-no-time-bias": ("chrono", {"time_bias": False})}`` for an ablation. ``options`` are
+    training settings shared by every entry. A run whose folder already holds the finished result of
+    the same configuration is reused, so an interrupted benchmark picks up where it stopped.
+    """
     out = Path(out)
     runs_root = Path(runs_dir) if runs_dir else out.with_suffix("").with_name(out.stem + "-runs")
     dataset = load_dataset(data)
+    variants = dict(variants or {})
     report: dict[str, Any] = {
         "dataset": dataset.name,
         "split": options.get("split", "loo"),
         "exclude_seen": options.get("exclude_seen", False),
         "max_len": options.get("max_len", TrainConfig.max_len),
         "seeds": seeds,
+        "settings": options,
         "machine": machine_info(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "models": {},
     }
-    for name in models:
+    for label in models:
+        name, params = variants.get(label, (label, (model_params or {}).get(label, {})))
         runs = []
         for seed in range(seeds):
-            params = (model_params or {}).get(name, {})
-            result = train(data, out=runs_root / f"{name}-seed{seed}", seed=seed, model=name,
-                           model_params=params, progress=progress, **options)
-            runs.append(result)
+            run_dir = runs_root / f"{label}-seed{seed}"
+            run_options = dict(options, seed=seed, model=name, model_params=params)
+            runs.append(_finished_run(data, run_dir, run_options)
+                        or train(data, out=run_dir, progress=progress, **run_options))
         valid, valid_std = _mean_std([r.valid for r in runs])
         test, test_std = _mean_std([r.test for r in runs])
-        report["models"][name] = {
+        report["models"][label] = {
+            "model": name,
+            "settings": params,
             "valid": valid,
             "test": test,
             "valid_std": valid_std,
             "test_std": test_std,
+            "per_seed": [{"valid": r.valid, "test": r.test} for r in runs],
             "train_seconds": statistics.fmean(r.train_seconds for r in runs),
             "seconds_to_best": statistics.fmean(r.seconds_to_best for r in runs),
             "epochs": statistics.fmean(r.epochs for r in runs),
@@ -204,3 +218,17 @@ def benchmark(
         }
         write_json(out, report)  # after every model, so a long benchmark leaves partial results
     return BenchmarkResult(out, report)
+
+
+def _finished_run(data: str | Path, run_dir: Path, options: dict[str, Any]) -> TrainResult | None:
+    """The result already in ``run_dir`` if it finished with exactly the configuration ``options`` describe."""
+    metrics_path, config_path = run_dir / "metrics.json", run_dir / "config.toml"
+    if not (metrics_path.exists() and config_path.exists()):
+        return None
+    wanted = TrainConfig.from_dict({**options, "data": str(Path(data).resolve())})
+    if TrainConfig.load(config_path) != wanted:
+        return None
+    m = json.loads(metrics_path.read_text())
+    return TrainResult(run_dir=run_dir, model=m["model"], valid=m["valid"], test=m["test"],
+                       best_epoch=m["best_epoch"], epochs=m["epochs"], train_seconds=m["train_seconds"],
+                       seconds_to_best=m["seconds_to_best"], params=m["params"])

@@ -219,21 +219,45 @@ def recommend(
 @app.command()
 def benchmark(
     data: Annotated[Path, typer.Argument(help="Prepared dataset folder.")],
-    models: Annotated[str, typer.Option(help="Comma-separated model names.")] = "pop,markov,gru4rec,sasrec",
+    models: Annotated[str, typer.Option(help="Comma-separated model names or --variant labels.")] = "pop,markov,gru4rec,sasrec",
+    variant: Annotated[Optional[list[str]], typer.Option(help="'LABEL=MODEL KEY=VALUE ...': a model with settings, e.g. 'chrono-no-time-bias=chrono time_bias=false'; list LABEL in --models. Repeatable.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="JSON leaderboard to write.")] = Path("results.json"),
+    runs_dir: Annotated[Optional[Path], typer.Option(help="Folder for the run folders (default: beside --out); finished runs there are reused.")] = None,
     max_len: Annotated[int, typer.Option(help="Events of history every model sees.")] = 50,
     seeds: Annotated[int, typer.Option(help="Seeds per model (metrics are averaged, spread reported).")] = 1,
     epochs: Annotated[int, typer.Option(help="Maximum epochs per neural model.")] = 200,
     split: Annotated[str, typer.Option(help="loo or temporal.")] = "loo",
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    lr_schedule: Annotated[str, typer.Option(help="constant or cosine.")] = "constant",
+    warmup_epochs: Annotated[int, typer.Option(help="Linear warm-up epochs.")] = 0,
+    patience: Annotated[int, typer.Option(help="Early-stopping patience in epochs.")] = 20,
+    max_train_seconds: Annotated[float, typer.Option(help="Training time limit per run (0: none).")] = 0.0,
+    loss: Annotated[str, typer.Option(help="full or sampled softmax.")] = "full",
+    negatives: Annotated[int, typer.Option(help="Sampled negatives per batch for --loss sampled.")] = 256,
+    threads: Annotated[int, typer.Option(help="CPU threads per run (0: PyTorch's default).")] = 0,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Train each model with its defaults (early stopping), print the leaderboard and write it as JSON."""
+    """Train each model with the same protocol (early stopping), print the leaderboard and write it as JSON."""
     from chronorec import api
 
+    variants = dict(parse_variant(v) for v in variant or [])
     names = [m.strip() for m in models.split(",") if m.strip()]
-    result = api.benchmark(data, names, out, seeds=seeds, max_len=max_len, epochs=epochs, split=split, progress=progress)
+    result = api.benchmark(
+        data, names, out, seeds=seeds, runs_dir=runs_dir, variants=variants, progress=progress, max_len=max_len,
+        epochs=epochs, split=split, lr=lr, lr_schedule=lr_schedule, warmup_epochs=warmup_epochs, patience=patience,
+        max_train_seconds=max_train_seconds, loss=loss, negatives=negatives, threads=threads,
+    )
     console.print(leaderboard_table(result.report))
     console.print(f"wrote {result.path}")
+
+
+def parse_variant(text: str) -> tuple[str, tuple[str, dict[str, object]]]:
+    """``'LABEL=MODEL KEY=VALUE ...'`` as ``(LABEL, (MODEL, settings))``."""
+    head, *pairs = text.split() or [""]
+    label, sep, model = head.partition("=")
+    if not (sep and label and model):
+        raise ChronorecError(f"--variant expects 'LABEL=MODEL KEY=VALUE ...', got '{text}'")
+    return label, (model, parse_settings(pairs))
 
 
 def leaderboard_table(report: dict) -> Table:
