@@ -71,12 +71,16 @@ def test_interest_report_items_timeline_and_chart(runs):
     report = interest_report(runs["interests"], "u5", k=3)
     user_events = len(synthetic_sequences(num_users=30)["u5"])
     assert len(report.history) == min(user_events, 10)  # the visible history: the last max_len events
-    assert [s.index for s in report.interests] == [1, 2, 3]
+    # Three pooled interests, then the recent one (the state at the latest event).
+    assert [(s.index, s.name) for s in report.interests] == [
+        (1, "interest 1"), (2, "interest 2"), (3, "interest 3"), (4, "recent")]
     assert len(report.weights_over_time) == len(report.history)
+    assert [r.item_id for r in report.interests[-1].drawn_from] == report.history[-1:]
     for j, summary in enumerate(report.interests):
         assert len(summary.top_items) == 3
         assert all(r.title and r.title.startswith("title i") for r in summary.top_items)
         assert 1 <= len(summary.drawn_from) <= 3 and all(r.item_id in report.history for r in summary.drawn_from)
+    for j in range(3):
         assert sum(row[j] for row in report.weights_over_time) == pytest.approx(1.0, abs=1e-5)
     assert sum(s.share_of_top for s in report.interests) == pytest.approx(1.0)
     assert report.png == runs["interests"] / "interests_u5.png" and report.png.read_bytes().startswith(PNG_MAGIC)

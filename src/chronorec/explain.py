@@ -48,6 +48,7 @@ class ScaleExplanation:
 @dataclass(frozen=True)
 class InterestSummary:
     index: int
+    name: str  # "interest N" for a pooled interest, "recent" for the state at the latest event
     top_items: list[Recommendation]  # the items this interest scores highest
     drawn_from: list[Recommendation]  # history events it draws most from; ``score`` is the attention weight
     share_of_top: float  # share of the user's overall top-k list that this interest ranks (its max wins)
@@ -163,15 +164,16 @@ def interest_report(
     winners = per_interest[:, _top_ids(overall, k)].argmax(0)  # which interest ranks each overall top item
     summaries = []
     for j in range(per_interest.shape[0]):
-        strongest = weights[:, j].topk(min(3, len(history)))
-        summaries.append(InterestSummary(
-            j + 1,
-            _top(data, per_interest[j], k),
-            _items(data, history[strongest.indices].tolist(), strongest.values.tolist()),
-            float((winners == j).float().mean()) if len(winners) else 0.0,
-        ))
+        if j < weights.shape[1]:
+            name, strongest = f"interest {j + 1}", weights[:, j].topk(min(3, len(history)))
+            drawn_from = _items(data, history[strongest.indices].tolist(), strongest.values.tolist())
+        else:  # the recent interest is the trunk state at the latest event, not a pooling of events
+            name, drawn_from = "recent", _items(data, history[-1:].tolist(), [1.0])
+        share = float((winners == j).float().mean()) if len(winners) else 0.0
+        summaries.append(InterestSummary(j + 1, name, _top(data, per_interest[j], k), drawn_from, share))
     path = Path(png) if png is not None else Path(run_dir) / f"interests_{_safe(str(user_id))}.png"
-    labels = [f"interest {s.index}: {s.top_items[0].title or s.top_items[0].item_id}" for s in summaries]
+    pooled = summaries[: weights.shape[1]]
+    labels = [f"{s.name}: {s.top_items[0].title or s.top_items[0].item_id}" for s in pooled]
     _plot_interest_timeline(weights.tolist(), labels, str(user_id), path)
     return InterestReport(
         str(user_id), summaries, [str(data.item_ids[i]) for i in history.tolist()], weights.tolist(), path
@@ -217,7 +219,7 @@ def format_interest_report(report: InterestReport) -> Table:
                          ("drawn from", "left")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for s in report.interests:
-        table.add_row(str(s.index), f"{s.share_of_top:.0%}", _names(s.top_items), _names(s.drawn_from))
+        table.add_row(s.name, f"{s.share_of_top:.0%}", _names(s.top_items), _names(s.drawn_from))
     return table
 
 

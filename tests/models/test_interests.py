@@ -33,9 +33,13 @@ def test_shapes_and_config():
     model = _model()
     batch = _batch([[1, 2, 3], [4, 5, 6, 7, 8]], 8)
     vectors, attn = model.interests(batch)
-    assert vectors.shape == (2, 8, 3, 16) and attn.shape == (2, 8, 3, 8)
-    assert model.interest_vectors(batch).shape == (2, 3, 16) and model.score(batch).shape == (2, 31)
+    # Three pooled interests plus the recent one (the trunk state at each position).
+    assert vectors.shape == (2, 8, 4, 16) and attn.shape == (2, 8, 3, 8)
+    assert model.interest_vectors(batch).shape == (2, 4, 16) and model.score(batch).shape == (2, 31)
     assert model.interest_weights_over_time(batch).shape == (2, 8, 3)
+    torch.testing.assert_close(vectors[:, :, -1], model.encode(batch))
+    pooled_only = _model(recent_interest=False)
+    assert pooled_only.interest_vectors(batch).shape == (2, 3, 16)
     with pytest.raises(ChronorecError, match="num_interests"):
         InterestsConfig(num_interests=0)
 
@@ -92,8 +96,26 @@ def test_user_state_after_a_new_event_equals_a_full_recompute():
                                    model.score(_batch([history], 10)), rtol=1e-5, atol=1e-5)
 
 
-def test_loss_trains_the_interest_closest_to_each_target():
+def test_loss_is_the_softmax_of_the_scores_used_at_inference():
+    model = _model(max_len=6, dropout=0.0)
+    with torch.no_grad():
+        model.repeat_bias.fill_(1.5)
+    # Targets only after the last event (0 = no target), so each row's loss is on what score() ranks.
+    rows, next_items = [[1, 2, 3], [4, 5, 6, 4, 8]], [[0, 0, 9], [0, 0, 0, 0, 10]]
+    loss, parts = model.loss(_batch(rows, 6), _batch(next_items, 6))
+    logits = model.score(_batch(rows, 6))
+    logits[:, 0] = float("-inf")
+    expected = F.cross_entropy(logits, torch.tensor([9, 10]))
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-5)
+    assert loss.item() == pytest.approx(parts["item"].item())
+    loss.backward()
+    assert model.attention_heads.weight.grad is not None and model.item_embedding.weight.grad is not None
+
+
+def test_sampled_loss_trains_the_interest_closest_to_each_target():
     model = _model(max_len=6, repeat_bias=False, dropout=0.0)
+    model.use_item_loss(lambda hidden, items, target, bias: F.cross_entropy(
+        torch.cat([torch.full((len(hidden), 1), float("-inf")), (hidden @ items.T)[:, 1:]], 1), target))
     inputs, targets = _batch([[1, 2, 3], [4, 5, 6, 7, 8]], 6), _batch([[2, 3, 9], [5, 6, 7, 8, 10]], 6)
     loss, parts = model.loss(inputs, targets)
     vectors, _ = model.interests(inputs)

@@ -115,6 +115,11 @@ class SequenceModel(Recommender):
         """Train the next-item prediction with ``loss_fn`` (default: full softmax); not saved with the model."""
         object.__setattr__(self, "_item_loss_fn", loss_fn)  # a plain attribute: never a submodule or a weight
 
+    @property
+    def has_custom_item_loss(self) -> bool:
+        """Whether :meth:`use_item_loss` replaced the default full softmax."""
+        return "_item_loss_fn" in self.__dict__
+
     def item_loss(self, hidden: torch.Tensor, inputs: SeqBatch, targets: SeqBatch) -> torch.Tensor:
         """Next-item loss from hidden states ``(B, T, D)`` at every position that has a target."""
         return self.item_loss_at(hidden[targets.mask], inputs, targets)
