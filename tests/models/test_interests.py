@@ -112,24 +112,6 @@ def test_loss_is_the_softmax_of_the_scores_used_at_inference():
     assert model.attention_heads.weight.grad is not None and model.item_embedding.weight.grad is not None
 
 
-def test_sampled_loss_trains_the_interest_closest_to_each_target():
-    model = _model(max_len=6, repeat_bias=False, dropout=0.0)
-    model.use_item_loss(lambda hidden, items, target, bias: F.cross_entropy(
-        torch.cat([torch.full((len(hidden), 1), float("-inf")), (hidden @ items.T)[:, 1:]], 1), target))
-    inputs, targets = _batch([[1, 2, 3], [4, 5, 6, 7, 8]], 6), _batch([[2, 3, 9], [5, 6, 7, 8, 10]], 6)
-    loss, parts = model.loss(inputs, targets)
-    vectors, _ = model.interests(inputs)
-    mask, items = targets.mask, model.item_embedding.weight
-    v, y = vectors[mask], targets.items[mask]  # (N, K, D), (N,)
-    best = v[torch.arange(len(y)), (v @ items[y][..., None]).squeeze(-1).argmax(1)]
-    logits = best @ items.T
-    logits[:, 0] = float("-inf")
-    torch.testing.assert_close(loss, F.cross_entropy(logits, y))
-    assert loss.item() == pytest.approx(parts["item"].item())
-    loss.backward()
-    assert model.attention_heads.weight.grad is not None and model.item_embedding.weight.grad is not None
-
-
 def test_learns_the_ring_and_beats_pop(ring_dataset, tmp_path, monkeypatch):
     monkeypatch.setitem(MODELS, "interests", Interests)
     common = dict(data=str(ring_dataset.path), max_len=10, batch_size=16, patience=50, threads=1, device="cpu")

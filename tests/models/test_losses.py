@@ -63,3 +63,23 @@ def test_full_softmax_never_answers_padding():
     targets = torch.tensor([1, 2, 3])
     logits = hidden @ items[1:].T
     torch.testing.assert_close(full_softmax_loss(hidden, items, targets), F.cross_entropy(logits, targets - 1))
+
+
+def test_several_vectors_per_row_score_each_item_by_their_best_match():
+    """(N, K, D) hidden: every logit, of the target and of each candidate, is the max over the K vectors."""
+    counts = torch.tensor([0.0, 6.0, 3.0, 1.0])
+    items = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [0.5, 0.5]])
+    hidden = torch.tensor([[[1.0, 0.0], [0.0, 3.0]], [[0.0, 1.0], [-1.0, 0.0]]])  # (N=2, K=2, D=2)
+    targets = torch.tensor([1, 2])
+    best = torch.tensor([[max(float(v @ items[j]) for v in row) for j in range(4)]
+                         for row in hidden.unbind(0)])  # (N, I + 1) by hand
+    best[:, 0] = float("-inf")
+    torch.testing.assert_close(full_softmax_loss(hidden, items, targets), F.cross_entropy(best, targets))
+    sampled = SampledSoftmaxLoss(counts, num_negatives=2, in_batch=False)
+    negatives = torch.tensor([3, 2])
+    log_q = torch.log(2 / 3 * torch.ones(4))  # uniform sampler: K / I for every item
+    rows = [torch.stack([best[n, t] - log_q[t]] + [
+        torch.tensor(float("-inf")) if c == t else best[n, c] - log_q[c] for c in negatives.tolist()])
+        for n, t in enumerate(targets.tolist())]
+    expected = torch.stack([-F.log_softmax(r, 0)[0] for r in rows]).mean()
+    torch.testing.assert_close(sampled(hidden, items, targets, negatives=negatives), expected)

@@ -115,17 +115,12 @@ class SequenceModel(Recommender):
         """Train the next-item prediction with ``loss_fn`` (default: full softmax); not saved with the model."""
         object.__setattr__(self, "_item_loss_fn", loss_fn)  # a plain attribute: never a submodule or a weight
 
-    @property
-    def has_custom_item_loss(self) -> bool:
-        """Whether :meth:`use_item_loss` replaced the default full softmax."""
-        return "_item_loss_fn" in self.__dict__
-
     def item_loss(self, hidden: torch.Tensor, inputs: SeqBatch, targets: SeqBatch) -> torch.Tensor:
         """Next-item loss from hidden states ``(B, T, D)`` at every position that has a target."""
         return self.item_loss_at(hidden[targets.mask], inputs, targets)
 
     def item_loss_at(self, hidden: torch.Tensor, inputs: SeqBatch, targets: SeqBatch) -> torch.Tensor:
-        """Next-item loss from hidden states ``(N, D)`` already taken at the target positions."""
+        """Next-item loss from hidden states ``(N, D)`` (or ``(N, K, D)``) already taken at the target positions."""
         mask = targets.mask  # (B, T)
         history = self.history_logit_index(inputs.items, mask)
         bias = None if history is None else (history, self.repeat_bias)

@@ -7,8 +7,18 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-# (hidden (N, D), item_vectors (I + 1, D), targets (N,), repeat_bias) -> scalar loss
+# (hidden (N, D) or (N, K, D), item_vectors (I + 1, D), targets (N,), repeat_bias) -> scalar loss
 ItemLoss = Callable[..., torch.Tensor]
+
+
+def dot_scores(hidden: torch.Tensor, item_vectors: torch.Tensor) -> torch.Tensor:
+    """Scores ``(N, C)`` of ``item_vectors`` ``(C, D)`` against ``hidden`` ``(N, D)``, or the best of ``(N, K, D)``.
+
+    Several vectors per row (a user's interests) score an item by their best match, so every loss
+    trains exactly the scores used at inference.
+    """
+    scores = hidden @ item_vectors.T  # (N, C) or (N, K, C)
+    return scores.amax(dim=1) if hidden.dim() == 3 else scores
 
 
 def full_softmax_loss(
@@ -20,13 +30,14 @@ def full_softmax_loss(
     """Cross-entropy over the whole catalogue.
 
     Args:
-        hidden: ``(N, D)`` hidden states at the target positions (padding already removed).
+        hidden: ``(N, D)`` hidden states at the target positions (padding already removed), or
+            ``(N, K, D)`` several vectors per position scored by their best match (:func:`dot_scores`).
         item_vectors: ``(I + 1, D)``; row 0 is padding and is never a valid answer.
         targets: ``(N,)`` item ids in ``1..I``.
         repeat_bias: optional ``(history (N, T), bias)``: ``bias`` is added to the logits of each row's
             distinct history items (see :func:`add_repeat_bias`).
     """
-    logits = hidden @ item_vectors.T  # (N, I + 1)
+    logits = dot_scores(hidden, item_vectors)  # (N, I + 1)
     if repeat_bias is not None:
         logits = add_repeat_bias(logits, *repeat_bias)
     logits[:, 0] = float("-inf")
@@ -114,8 +125,8 @@ class SampledSoftmaxLoss:
             keep = torch.randperm(N, generator=self.generator)[: self.num_negatives].to(targets.device)
             others = [targets[keep] if N > self.num_negatives else targets]
         candidates = torch.cat([*others, negatives])  # (C,)
-        positive = (hidden * item_vectors[targets]).sum(-1, keepdim=True)  # (N, 1)
-        logits = hidden @ item_vectors[candidates].T  # (N, C)
+        positive = _paired_scores(hidden, item_vectors[targets])[:, None]  # (N, 1)
+        logits = dot_scores(hidden, item_vectors[candidates])  # (N, C)
         if repeat_bias is not None:
             history, bias = repeat_bias
             positive = positive + bias * (history == targets[:, None]).any(-1, keepdim=True)
@@ -125,6 +136,13 @@ class SampledSoftmaxLoss:
         logits = logits.masked_fill(candidates[None] == targets[:, None], float("-inf"))  # accidental hits
         all_logits = torch.cat([positive, logits], dim=1).float()  # (N, 1 + C); the answer is column 0
         return F.cross_entropy(all_logits, torch.zeros(N, dtype=torch.int64, device=hidden.device))
+
+
+def _paired_scores(hidden: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+    """``(N,)``: row n's hidden state (or best of its K vectors) against its own ``vectors[n]``."""
+    if hidden.dim() == 3:
+        return (hidden * vectors[:, None]).sum(-1).amax(dim=1)
+    return (hidden * vectors).sum(-1)
 
 
 def _rows_contain(history: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
