@@ -85,22 +85,37 @@ class TrainWindows:
         generator: torch.Generator | None = None,
         rank: int = 0,
         world_size: int = 1,
-    ) -> Iterator[tuple[SeqBatch, torch.Tensor]]:
-        """Yield ``(inputs, targets)`` batches; shuffled when a generator is given; rank-sharded for DDP."""
+        pin_memory: bool = False,
+    ) -> Iterator[tuple[SeqBatch, SeqBatch]]:
+        """Yield ``(inputs, targets)`` batches; shuffled when a generator is given; rank-sharded for DDP.
+
+        Every tensor is contiguous; with ``pin_memory`` (needs CUDA) it is gathered straight into
+        page-locked memory, so ``SeqBatch.to(cuda, non_blocking=True)`` is an asynchronous copy.
+        """
         order = torch.randperm(len(self), generator=generator) if generator is not None else torch.arange(len(self))
         if world_size > 1:
             # Every rank gets the same number of batches (DDP needs it): drop the tail that does not divide.
             per_rank = len(order) // world_size
             order = order[rank * per_rank : (rank + 1) * per_rank]
+
+        def rows(source: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+            # Gathering into a contiguous buffer: a strided view (e.g. [:, :-1]) would be copied to
+            # pageable memory first on its way to the GPU, and that copy blocks the host.
+            out = torch.empty((len(idx), *source.shape[1:]), dtype=source.dtype, pin_memory=pin_memory)
+            return torch.index_select(source, 0, idx, out=out)
+
+        ev = self.event_types
         for lo in range(0, len(order), batch_size):
             idx = order[lo : lo + batch_size]
-            items = self.items[idx]
-            ev = None if self.event_types is None else self.event_types[idx]
-            ts = self.timestamps[idx]
+            items = rows(self.items[:, :-1], idx)
             # The first real event of a window has no input before it: it is not a target.
-            target_items = items[:, 1:] * (items[:, :-1] != PAD)
-            inputs = SeqBatch(items[:, :-1], ts[:, :-1], None if ev is None else ev[:, :-1], self.users[idx], ts[:, -2])
-            yield inputs, SeqBatch(target_items, ts[:, 1:], None if ev is None else ev[:, 1:])
+            target_items = rows(self.items[:, 1:], idx).mul_(items != PAD)
+            inputs = SeqBatch(
+                items, rows(self.timestamps[:, :-1], idx), None if ev is None else rows(ev[:, :-1], idx),
+                rows(self.users, idx), rows(self.timestamps[:, -2], idx),
+            )
+            targets = SeqBatch(target_items, rows(self.timestamps[:, 1:], idx), None if ev is None else rows(ev[:, 1:], idx))
+            yield inputs, targets
 
 
 def train_windows(

@@ -1,4 +1,4 @@
-"""A progress bar for training: sequences per second, the current loss and validation score."""
+"""A progress bar for training: sequences per second, the current loss, validation score and data wait."""
 
 from __future__ import annotations
 
@@ -54,8 +54,11 @@ class EpochProgress:
         rate = self._done / max(time.perf_counter() - self._t0, 1e-9)
         self._progress.update(self._task, advance=sequences, rate=rate)
 
-    def end_epoch(self, loss: float, valid_ndcg: float | None, best: float) -> None:
+    def end_epoch(self, loss: float, valid_ndcg: float | None, best: float, data_wait: float | None = None) -> None:
+        """Show the epoch's loss, validation score and share of the pass spent waiting for data."""
         if self._progress is None or self._task is None:
             return
         valid = "" if valid_ndcg is None else f"valid NDCG@10 {valid_ndcg:.4f} (best {best:.4f})"
+        if data_wait is not None:
+            valid += f"  data wait {data_wait:.1%}"
         self._progress.update(self._task, loss=f"{loss:.4f}", valid=valid)

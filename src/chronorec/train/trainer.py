@@ -8,11 +8,13 @@ and the world size are arguments.
 from __future__ import annotations
 
 import math
+import statistics
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -35,6 +37,8 @@ from chronorec.train.plots import plot_training_curve
 
 SELECT_METRIC = "NDCG@10"
 
+T = TypeVar("T")
+
 
 @dataclass
 class TrainResult:
@@ -50,6 +54,32 @@ class TrainResult:
     seconds_to_best: float
     params: int
     history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def data_wait_share(self) -> float | None:
+        """Mean over epochs of the share of the training pass spent waiting for batches (None: no epochs)."""
+        shares = [h["data_wait_share"] for h in self.history if h.get("data_wait_share") is not None]
+        return statistics.fmean(shares) if shares else None
+
+
+@dataclass
+class DataWait:
+    """Host seconds a training loop spends in its batch iterator's ``next()``, i.e. waiting for data."""
+
+    seconds: float = 0.0
+
+    def wrap(self, batches: Iterable[T]) -> Iterator[T]:
+        """Yield from ``batches``, adding the time each ``next()`` takes to :attr:`seconds`."""
+        it = iter(batches)
+        while True:
+            start = time.perf_counter()
+            try:
+                batch = next(it)
+            except StopIteration:
+                return
+            finally:
+                self.seconds += time.perf_counter() - start
+            yield batch
 
 
 def resolve_device(name: str) -> torch.device:
@@ -84,11 +114,14 @@ def train_epoch(
     ctx: DistContext = DistContext(),
     forward: Any = None,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    data_wait: DataWait | None = None,
 ) -> float:
     """One pass over the training windows; returns the mean loss per target position (over all ranks).
 
     With several ranks every rank draws the same permutation and takes its own slice of each epoch;
-    ``config.batch_size`` stays the global batch, split evenly across ranks.
+    ``config.batch_size`` stays the global batch, split evenly across ranks. ``data_wait`` adds up
+    the time spent producing batches. The loop adds no host-device sync of its own: the loss is
+    summed on the device and read back once, at the end of the pass.
     """
     model.train()
     generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
@@ -97,8 +130,10 @@ def train_epoch(
     amp = config.amp and device.type == "cuda"
     loss_fn = forward or model.loss
     local_batch = max(1, config.batch_size // ctx.world_size)
-    batches = windows.batches(local_batch, generator=generator, rank=ctx.rank, world_size=ctx.world_size)
-    for inputs, targets in batches:
+    # Page-locked batches make the non_blocking copies below asynchronous (from pageable memory they are not).
+    batches = windows.batches(local_batch, generator=generator, rank=ctx.rank, world_size=ctx.world_size,
+                              pin_memory=device.type == "cuda")
+    for inputs, targets in batches if data_wait is None else data_wait.wrap(batches):
         n = int(targets.mask.sum())  # counted on the host before the copy: no device sync in the step
         inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
@@ -266,9 +301,13 @@ def _fit(
                 break
             t0 = time.perf_counter()
             progress.start_epoch(epoch)
+            data_wait = DataWait()
             loss = train_epoch(model, windows, optimizer, config, epoch=epoch, device=device, progress=progress,
-                               ctx=ctx, forward=forward, scheduler=scheduler)
-            record: dict[str, Any] = {"epoch": epoch, "loss": loss}
+                               ctx=ctx, forward=forward, scheduler=scheduler, data_wait=data_wait)
+            # The pass ends by reading the loss back, so on CUDA its time includes the queued device work.
+            record: dict[str, Any] = {
+                "epoch": epoch, "loss": loss, "data_wait_share": data_wait.seconds / (time.perf_counter() - t0),
+            }
             if epoch % config.eval_every == 0 or epoch == config.epochs:
                 valid = validate(model)
                 record["valid"] = valid
@@ -284,7 +323,7 @@ def _fit(
             if best_epoch == epoch:
                 seconds_to_best = elapsed
             history.append(record)
-            progress.end_epoch(loss, record.get("valid", {}).get(SELECT_METRIC), best_score)
+            progress.end_epoch(loss, record.get("valid", {}).get(SELECT_METRIC), best_score, record["data_wait_share"])
             rng_states = ctx.all_gather(torch.get_rng_state())
             if ctx.is_main:
                 checkpoint.save_state(
@@ -353,7 +392,7 @@ def _finish(
             "dataset": data.name, "model": config.model, "split": config.split, "exclude_seen": config.exclude_seen,
             "valid": result.valid, "test": result.test, "best_epoch": best_epoch, "epochs": result.epochs,
             "train_seconds": train_seconds, "seconds_to_best": seconds_to_best, "params": result.params,
-            "split_info": split.info,
+            "data_wait_share": result.data_wait_share, "split_info": split.info,
         },
     )
     if model.trainable and history:
