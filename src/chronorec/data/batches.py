@@ -28,17 +28,33 @@ class SeqBatch:
     event_types: torch.Tensor | None = None  # (B, T) int64, 0 at padding
     users: torch.Tensor | None = None  # (B,) int64 internal user ids, where known
     query_time: torch.Tensor | None = None  # (B,) int64: the moment of prediction, where known
+    positions: torch.Tensor | None = None  # (N,) flat indices of the non-padding positions, found on the host
 
     @property
     def mask(self) -> torch.Tensor:
         return self.items != PAD  # (B, T) bool
 
+    def select(self, values: torch.Tensor) -> torch.Tensor:
+        """``values`` ``(B, T, ...)`` at the non-padding positions, row-major: ``(N, ...)``.
+
+        Boolean indexing must learn N from the device (a host-device sync); with :attr:`positions`,
+        found on the host before the batch moved, it is a plain gather.
+        """
+        if self.positions is None:
+            return values[self.mask]
+        return values.flatten(0, 1).index_select(0, self.positions)
+
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "SeqBatch":
         def move(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.to(device, non_blocking=non_blocking)
 
+        positions = self.positions
+        if positions is None and self.items.device.type == "cpu" and torch.device(device).type == "cuda":
+            positions = self.mask.flatten().nonzero().squeeze(1)
+            positions = positions.pin_memory() if non_blocking else positions
         return SeqBatch(
-            move(self.items), move(self.timestamps), move(self.event_types), move(self.users), move(self.query_time)
+            move(self.items), move(self.timestamps), move(self.event_types), move(self.users), move(self.query_time),
+            move(positions),
         )
 
     def __getitem__(self, idx: slice | torch.Tensor) -> "SeqBatch":

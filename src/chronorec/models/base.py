@@ -99,13 +99,13 @@ class SequenceModel(Recommender):
             scores = add_repeat_bias(scores, distinct_history(batch.items), self.repeat_bias)
         return scores
 
-    def history_logit_index(self, items: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
-        """Per target position, the distinct items seen up to it: ``(N, T)`` for ``mask``'s N positions (0 = none)."""
+    def history_logit_index(self, items: torch.Tensor, targets: SeqBatch) -> torch.Tensor | None:
+        """Per target position, the distinct items seen up to it: ``(N, T)`` for the N targets (0 = none)."""
         if self.repeat_bias is None:
             return None
         T = items.shape[1]
         causal = torch.ones(T, T, dtype=torch.bool, device=items.device).tril()  # (T, T): position t sees s <= t
-        return torch.where(causal[None], distinct_history(items)[:, None, :], 0)[mask]  # (N, T)
+        return targets.select(torch.where(causal[None], distinct_history(items)[:, None, :], 0))  # (N, T)
 
     def forward(self, inputs: SeqBatch, targets: SeqBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The training loss (what DistributedDataParallel and torch.compile wrap); see :meth:`loss`."""
@@ -117,15 +117,14 @@ class SequenceModel(Recommender):
 
     def item_loss(self, hidden: torch.Tensor, inputs: SeqBatch, targets: SeqBatch) -> torch.Tensor:
         """Next-item loss from hidden states ``(B, T, D)`` at every position that has a target."""
-        return self.item_loss_at(hidden[targets.mask], inputs, targets)
+        return self.item_loss_at(targets.select(hidden), inputs, targets)
 
     def item_loss_at(self, hidden: torch.Tensor, inputs: SeqBatch, targets: SeqBatch) -> torch.Tensor:
         """Next-item loss from hidden states ``(N, D)`` (or ``(N, K, D)``) already taken at the target positions."""
-        mask = targets.mask  # (B, T)
-        history = self.history_logit_index(inputs.items, mask)
+        history = self.history_logit_index(inputs.items, targets)
         bias = None if history is None else (history, self.repeat_bias)
         loss_fn = self.__dict__.get("_item_loss_fn", full_softmax_loss)
-        return loss_fn(hidden, self.item_vectors(), targets.items[mask], bias)
+        return loss_fn(hidden, self.item_vectors(), targets.select(targets.items), bias)
 
     def loss(self, inputs: SeqBatch, targets: SeqBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Training loss at every non-padding target position, and named parts for logging."""

@@ -117,5 +117,5 @@ class Interests(SequenceModel):
 
     def loss(self, inputs: SeqBatch, targets: SeqBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         vectors, _ = self.interests(inputs)  # (B, T, K', D)
-        loss = self.item_loss_at(vectors[targets.mask], inputs, targets)  # (N, K', D): scored by the best interest
+        loss = self.item_loss_at(targets.select(vectors), inputs, targets)  # (N, K', D): scored by the best interest
         return loss, {"item": loss.detach()}

@@ -84,7 +84,8 @@ class SampledSoftmaxLoss:
             raise ValueError(f"unknown negative sampler '{sampler}' (uniform or popularity)")
         counts = item_counts.double().clone()
         counts[0] = 0.0
-        self.popularity = (counts / counts.sum()).float()  # (I + 1,)
+        self.popularity = (counts / counts.sum()).float()  # (I + 1,) on the host, for the CPU generator
+        self._popularity_on_device = self.popularity
         self.num_items = len(counts) - 1
         self.num_negatives, self.sampler, self.in_batch, self.generator = num_negatives, sampler, in_batch, generator
 
@@ -96,11 +97,13 @@ class SampledSoftmaxLoss:
             neg = torch.randint(1, self.num_items + 1, (K,), generator=self.generator)
         else:
             neg = torch.multinomial(self.popularity, K, replacement=True, generator=self.generator)
-        return neg.to(device)
+        return _to_device(neg, device)
 
     def log_q(self, items: torch.Tensor, batch_size: int) -> torch.Tensor:
         """``log Q(j)``: expected occurrences of each item among one batch's candidates."""
-        popularity = self.popularity.to(items.device)[items]
+        if self._popularity_on_device.device != items.device:  # copied once, not at every step
+            self._popularity_on_device = self.popularity.to(items.device)
+        popularity = self._popularity_on_device[items]
         expected = torch.zeros_like(popularity)
         if self.in_batch:
             expected += min(batch_size, self.num_negatives) * popularity
@@ -122,7 +125,7 @@ class SampledSoftmaxLoss:
         negatives = self.sample_negatives(hidden.device) if negatives is None else negatives
         others = []
         if self.in_batch:
-            keep = torch.randperm(N, generator=self.generator)[: self.num_negatives].to(targets.device)
+            keep = _to_device(torch.randperm(N, generator=self.generator)[: self.num_negatives], targets.device)
             others = [targets[keep] if N > self.num_negatives else targets]
         candidates = torch.cat([*others, negatives])  # (C,)
         positive = _paired_scores(hidden, item_vectors[targets])[:, None]  # (N, 1)
@@ -136,6 +139,11 @@ class SampledSoftmaxLoss:
         logits = logits.masked_fill(candidates[None] == targets[:, None], float("-inf"))  # accidental hits
         all_logits = torch.cat([positive, logits], dim=1).float()  # (N, 1 + C); the answer is column 0
         return F.cross_entropy(all_logits, torch.zeros(N, dtype=torch.int64, device=hidden.device))
+
+
+def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Move a host tensor drawn by the CPU generator; via pinned memory to CUDA, so the copy does not wait."""
+    return t.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else t.to(device)
 
 
 def _paired_scores(hidden: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:

@@ -74,8 +74,7 @@ class LSTMAttn(SequenceModel):
         item_loss = self.item_loss(states, inputs, targets)
         if self.event_head is None or targets.event_types is None:
             return item_loss, {"item": item_loss.detach()}
-        mask = targets.mask  # (B, T)
-        event_loss = F.cross_entropy(self._event_logits(states[mask]), targets.event_types[mask])
+        event_loss = F.cross_entropy(self._event_logits(targets.select(states)), targets.select(targets.event_types))
         loss = item_loss + self.config.event_weight * event_loss
         return loss, {"item": item_loss.detach(), "event": event_loss.detach()}
 
