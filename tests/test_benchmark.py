@@ -23,6 +23,11 @@ def test_variants_are_trained_with_their_settings_and_finished_runs_are_reused(r
     again = chronorec.benchmark(ring_dataset.path, ["pop", "tiny-sasrec"], out, seeds=2, variants=variants, **common)
     assert (run_dir / "metrics.json").stat().st_mtime_ns == stamp  # reused, not retrained
     assert again.report["models"]["tiny-sasrec"]["test"] == entry["test"]
+    (run_dir / "metrics.json").unlink()  # as if stopped after its last checkpoint: resumed, not restarted
+    resumed = chronorec.benchmark(ring_dataset.path, ["tiny-sasrec"], out, seeds=2, variants=variants, **common)
+    assert resumed.report["models"]["tiny-sasrec"]["per_seed"] == entry["per_seed"]
+    assert len(json.loads((run_dir / "history.json").read_text())) == 2
+    stamp = (run_dir / "metrics.json").stat().st_mtime_ns
     changed = chronorec.benchmark(ring_dataset.path, ["tiny-sasrec"], out, seeds=1, variants=variants,
                                   **{**common, "epochs": 3})
     assert (run_dir / "metrics.json").stat().st_mtime_ns != stamp  # a different configuration retrains

@@ -173,8 +173,9 @@ def benchmark(
 
     An entry is a model name, or a label of ``variants`` (``label -> (model, settings)``), e.g.
     ``{"chrono-no-time-bias": ("chrono", {"time_bias": False})}`` for an ablation. ``options`` are
-    training settings shared by every entry. A run whose folder already holds the finished result of
-    the same configuration is reused, so an interrupted benchmark picks up where it stopped.
+    training settings shared by every entry. A run whose folder holds the same configuration is reused
+    when finished and resumed from its last checkpoint when not, so a stopped benchmark picks up where
+    it stopped.
     """
     out = Path(out)
     runs_root = Path(runs_dir) if runs_dir else out.with_suffix("").with_name(out.stem + "-runs")
@@ -197,8 +198,10 @@ def benchmark(
         for seed in range(seeds):
             run_dir = runs_root / f"{label}-seed{seed}"
             run_options = dict(options, seed=seed, model=name, model_params=params)
-            runs.append(_finished_run(data, run_dir, run_options)
-                        or train(data, out=run_dir, progress=progress, **run_options))
+            same = _same_config(data, run_dir, run_options)
+            finished = _finished_run(run_dir) if same else None
+            runs.append(finished or train(data, out=run_dir, progress=progress,
+                                          resume=same and (run_dir / "checkpoint.pt").exists(), **run_options))
         valid, valid_std = _mean_std([r.valid for r in runs])
         test, test_std = _mean_std([r.test for r in runs])
         report["models"][label] = {
@@ -220,13 +223,17 @@ def benchmark(
     return BenchmarkResult(out, report)
 
 
-def _finished_run(data: str | Path, run_dir: Path, options: dict[str, Any]) -> TrainResult | None:
-    """The result already in ``run_dir`` if it finished with exactly the configuration ``options`` describe."""
-    metrics_path, config_path = run_dir / "metrics.json", run_dir / "config.toml"
-    if not (metrics_path.exists() and config_path.exists()):
-        return None
+def _same_config(data: str | Path, run_dir: Path, options: dict[str, Any]) -> bool:
+    """Whether ``run_dir`` was started with exactly the training configuration ``options`` describe."""
+    config_path = run_dir / "config.toml"
     wanted = TrainConfig.from_dict({**options, "data": str(Path(data).resolve())})
-    if TrainConfig.load(config_path) != wanted:
+    return config_path.exists() and TrainConfig.load(config_path) == wanted
+
+
+def _finished_run(run_dir: Path) -> TrainResult | None:
+    """The result a finished run left in ``run_dir`` (None while it has not finished)."""
+    metrics_path = run_dir / "metrics.json"
+    if not metrics_path.exists():
         return None
     m = json.loads(metrics_path.read_text())
     return TrainResult(run_dir=run_dir, model=m["model"], valid=m["valid"], test=m["test"],
