@@ -153,9 +153,12 @@ def _polars_error(path: Path, what: str, err: Exception) -> InputError:
 
 
 def collect(lf: pl.LazyFrame, path: Path, what: str) -> pl.DataFrame:
-    """Collect ``lf``, reporting read/parse failures as InputError for ``path``."""
+    """Collect ``lf``, reporting read/parse failures as InputError for ``path``.
+
+    Uses the streaming engine: the file is read in batches, so only the result has to fit in memory.
+    """
     try:
-        return lf.collect()
+        return lf.collect(engine="streaming")
     except (pl.exceptions.PolarsError, OSError) as e:
         raise _polars_error(path, what, e) from None
 
@@ -291,6 +294,8 @@ def to_float(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
 
 def _clean_str(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """Ids and event names as stripped strings; empty strings count as missing."""
+    if dtype.is_integer():
+        return expr.cast(pl.String)  # never blank or padded: skip two passes over every string
     s = expr.cast(pl.String) if dtype != pl.String else expr
     s = s.str.strip_chars()
     return pl.when(s.str.len_bytes() > 0).then(s)

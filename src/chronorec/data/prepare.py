@@ -2,7 +2,12 @@
 
 The pipeline is a chain of small table-to-table steps::
 
-    read -> validate -> filter_min_rating -> kcore -> pseudonymize -> encode -> write
+    read -> validate -> filter_min_rating -> kcore -> encode -> pseudonymize -> write
+
+Memory: reading, parsing and checking run on polars' streaming engine, and ids become categorical
+codes as they are read, so the log is never held as strings or Python objects. What is held is one
+fixed-width row per event (file position, user, item and event codes, timestamp, rating: 20 to 32
+bytes) and each distinct id string once; no step holds two full copies of the rows.
 
 Fatal problems raise :class:`~chronorec.errors.InputError` before anything is written, and the
 folder is written atomically, so a failed run never leaves an output folder behind.
@@ -28,6 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from chronorec._io import atomic_path
@@ -37,11 +43,13 @@ from chronorec.errors import ChronorecError, InputError
 
 ORDER = "_ord"  # 0-based position in the reader's output: the tie-breaker for equal timestamps
 REASON, FIELD = "_reason", "_field"
+POSITION = "_pos"  # row position in an in-memory table
 
 VALIDATION_REASONS: tuple[str, ...] = (
     "missing_value", "unparsable_timestamp", "unparsable_rating", "duplicate",
 )  # fmt: skip
 """Row-level problems found while validating; each dropped row is counted under one of them."""
+_REASON_DTYPE = pl.Enum(VALIDATION_REASONS)  # one byte per row, where a string would take sixteen
 FILTER_REASONS: tuple[str, ...] = ("below_min_rating", "kcore")
 """Rows removed on purpose by the rating filter and the k-core filter."""
 
@@ -132,11 +140,15 @@ class PrepareResult:
 
 
 def annotate(raw: pl.LazyFrame, field_names: dict[str, str]) -> pl.LazyFrame:
-    """Parse timestamps/ratings and mark each bad row with ``_reason`` and ``_field`` (null if fine).
+    """Parse timestamps/ratings, encode ids as categoricals, and mark each bad row.
 
     ``raw`` is a reader's output; ``field_names`` maps canonical names to the names to report.
     Adds ``_ord`` (file order), replaces ``timestamp`` by Int64 seconds and ``rating`` by Float64,
-    and keeps the raw values as ``_raw_timestamp``/``_raw_rating`` for error messages.
+    turns ``user_id``/``item_id``/``event_type`` into :class:`polars.Categorical` (a 4-byte code per
+    row instead of a string, so the collected log holds no strings), and adds ``_reason`` (an Enum
+    of :data:`VALIDATION_REASONS`, null if fine) and ``_field``. Raw values stay available as
+    ``_raw_timestamp``/``_raw_rating`` for error messages. Duplicates need the whole log and are
+    marked by :func:`validate`.
     """
     sch = raw.collect_schema()
     has_event, has_rating = EVENT_TYPE in sch, RATING in sch
@@ -157,46 +169,96 @@ def annotate(raw: pl.LazyFrame, field_names: dict[str, str]) -> pl.LazyFrame:
     if has_rating:
         checks.append((pl.col(RATING).is_null(), "unparsable_rating", field_names[RATING]))
     cond, why, name = checks[0]
-    reason, fld = pl.when(cond).then(pl.lit(why)), pl.when(cond).then(pl.lit(name))
+    reason = pl.when(cond).then(pl.lit(why, _REASON_DTYPE))
+    fld = pl.when(cond).then(pl.lit(name))
     for cond, why, name in checks[1:]:
-        reason, fld = reason.when(cond).then(pl.lit(why)), fld.when(cond).then(pl.lit(name))
-    lf = lf.with_columns(reason.otherwise(None).alias(REASON), fld.otherwise(None).alias(FIELD))
-    # An exact duplicate repeats (user, item, timestamp, event type) of an earlier valid row. Rows
-    # are still in file order here, so "earlier" is "first distinct" among the valid rows.
-    keys = [USER_ID, ITEM_ID, TIMESTAMP] + [EVENT_TYPE] * has_event
-    valid = pl.col(REASON).is_null()
-    is_dup = valid & ~pl.when(valid).then(pl.struct(keys)).is_first_distinct()
+        reason = reason.when(cond).then(pl.lit(why, _REASON_DTYPE))
+        fld = fld.when(cond).then(pl.lit(name))
+    # A private Categories (not the process-wide one) is freed with the data it encodes.
+    codes = pl.Categorical(pl.Categories.random("chronorec"))
+    ids = [USER_ID, ITEM_ID] + [EVENT_TYPE] * has_event
     return lf.with_columns(
-        pl.when(is_dup).then(pl.lit("duplicate")).otherwise(pl.col(REASON)).alias(REASON)
+        reason.otherwise(None).alias(REASON),
+        fld.otherwise(None).alias(FIELD),
+        *(pl.col(c).cast(codes) for c in ids),
     )
 
 
-def _strict_error(df: pl.DataFrame, bad: dict[str, Any], path: Path, time_path: Path) -> InputError:
-    """The InputError for the first bad row ``bad`` of the annotated table ``df``."""
-    reason, row, fld = bad[REASON], bad[ROW], bad[FIELD]
-    if reason == "missing_value":
+def _position() -> pl.Expr:
+    """Row positions 0..n-1 as a column named ``_pos``."""
+    return pl.int_range(pl.len(), dtype=pl.get_index_type()).alias(POSITION)
+
+
+def duplicates(df: pl.DataFrame) -> pl.Series:
+    """Positions of valid rows that repeat (user, item, timestamp, event type) of an earlier one.
+
+    ``df`` is :func:`annotate`'s output, collected: valid rows have a null ``_reason`` and "earlier"
+    means a smaller ``_ord``. Hashing or sorting the whole key of every row would take several
+    times the memory of the table itself, so candidates come first: duplicates share user and
+    timestamp, which fit in one 64-bit number, and sorting those numbers finds the ones that occur
+    more than once. Only the valid rows with such a number (a few percent of a real log) get the
+    exact check.
+    """
+    keys = [USER_ID, ITEM_ID, TIMESTAMP] + [EVENT_TYPE] * (EVENT_TYPE in df.columns)
+    # user code * 2^32 xor timestamp bits: equal pairs give equal numbers; an unequal pair with an
+    # equal number (timestamps 2^32 s apart) is only an extra candidate.
+    pair = df.get_column(USER_ID).to_physical().cast(pl.UInt64) * 2**32
+    pair ^= df.get_column(TIMESTAMP).reinterpret(signed=False)
+    ordered = pair.drop_nulls().sort()
+    later, earlier = ordered.tail(-1), ordered.head(-1)  # zero-copy views, shifted by one
+    repeated = later.filter(later == earlier).unique().implode()
+    del ordered, later, earlier
+    is_candidate = pair.is_in(repeated) & df.get_column(REASON).is_null()
+    del pair
+    rows = is_candidate.fill_null(False).arg_true()
+    candidates = df[rows].with_columns(rows.alias(POSITION)).sort(ORDER)
+    return candidates.filter(~pl.struct(keys).is_first_distinct()).get_column(POSITION)
+
+
+def _take(df: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
+    """The rows of ``df`` at the positions ``rows``, gathered column by column.
+
+    Consumes ``df`` (it is left without columns): each input column is released as soon as its
+    output exists, so two full tables never coexist. The output columns are contiguous, which
+    keeps :func:`encode`'s random-order gathers fast.
+    """
+    return pl.DataFrame([df.drop_in_place(c).gather(rows) for c in df.columns])
+
+
+def _strict_error(
+    annotated: pl.LazyFrame, df: pl.DataFrame, path: Path, time_path: Path, what: str
+) -> InputError:
+    """The InputError for the first bad row of ``df``, the collected ``annotated``."""
+    bad = df.lazy().filter(pl.col(REASON).is_not_null()).sort(ORDER).head(1).collect()
+    bad = bad.row(0, named=True)
+    ords = [bad[ORDER]]
+    if bad[REASON] == "duplicate":
+        same = [pl.col(k) == bad[k] for k in (USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE) if k in df]
+        ords.append(df.filter(*same, pl.col(REASON).is_null()).get_column(ORDER).min())
+    # Row numbers and raw values are not kept for the whole log: read them again for these rows.
+    rows = ingest.collect(annotated.filter(pl.col(ORDER).is_in(ords)), path, what)
+    detail = {r[ORDER]: r for r in rows.iter_rows(named=True)}
+    first = detail[ords[0]]
+    row, fld = first[ROW], first[FIELD]
+    if bad[REASON] == "missing_value":
         return InputError("missing value", path=path, row=row, field=fld)
-    if reason == "unparsable_timestamp":
+    if bad[REASON] == "unparsable_timestamp":
         return InputError(
-            f"cannot parse timestamp {str(bad['_raw_timestamp'])!r} "
+            f"cannot parse timestamp {str(first['_raw_timestamp'])!r} "
             "(expected unix seconds, unix milliseconds or ISO-8601)",
             path=time_path,
             row=row,
             field=fld,
         )
-    if reason == "unparsable_rating":
+    if bad[REASON] == "unparsable_rating":
         return InputError(
-            f"cannot parse rating {str(bad['_raw_rating'])!r} as a number",
+            f"cannot parse rating {str(first['_raw_rating'])!r} as a number",
             path=path,
             row=row,
             field=fld,
         )
-    same = [
-        pl.col(k) == bad[k] for k in (USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE) if k in df.columns
-    ]
-    first = df.filter(*same, pl.col(REASON).is_null()).get_column(ROW)[0]
     return InputError(
-        f"duplicate of row {first} (same user, item, timestamp and event type)",
+        f"duplicate of row {detail[ords[1]][ROW]} (same user, item, timestamp and event type)",
         path=path,
         row=row,
     )
@@ -211,29 +273,31 @@ def validate(
     time_path: Path | None = None,
     what: str = "interactions",
 ) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Collect ``raw``, drop bad rows and count them by reason.
+    """Collect ``raw`` with the streaming engine, drop bad rows and count them by reason.
 
-    Returns the valid rows (``_ord``, ``user_id``, ``item_id``, ``timestamp`` Int64 seconds and, when
-    present, ``event_type`` and ``rating`` Float64) and ``{reason: count}`` for every reason in
-    :data:`VALIDATION_REASONS`.
+    Returns the valid rows (``_ord``, ``user_id`` and ``item_id`` as categoricals, ``timestamp``
+    Int64 seconds and, when present, ``event_type`` as a categorical and ``rating`` Float64) and
+    ``{reason: count}`` for every reason in :data:`VALIDATION_REASONS`.
 
     Raises:
         InputError: no data rows; with ``strict``, the first bad row (file, row and field).
     """
     time_path = time_path or path
-    df = ingest.collect(annotate(raw, field_names), path, what)
+    annotated = annotate(raw, field_names)
+    # Only fixed-width columns are collected: codes, numbers and the reason.
+    fixed = [ORDER, USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE, RATING, REASON]
+    df = ingest.collect(
+        annotated.select(c for c in annotated.collect_schema() if c in fixed), path, what
+    )
     if df.height == 0:
         raise InputError("no data rows", path=path)
-    bad = df.filter(pl.col(REASON).is_not_null())
-    if strict and bad.height:
-        raise _strict_error(df, bad.sort(ORDER).row(0, named=True), path, time_path)
+    df = df.with_columns(df.get_column(REASON).scatter(duplicates(df), "duplicate"))
     counts = dict.fromkeys(VALIDATION_REASONS, 0)
-    for reason, n in bad.group_by(REASON).len().iter_rows():
+    for reason, n in df.get_column(REASON).drop_nulls().value_counts().iter_rows():
         counts[reason] = n
-    keep = [ORDER, USER_ID, ITEM_ID, TIMESTAMP] + [
-        c for c in (EVENT_TYPE, RATING) if c in df.columns
-    ]
-    return df.filter(pl.col(REASON).is_null()).select(keep), counts
+    if strict and any(counts.values()):
+        raise _strict_error(annotated, df, path, time_path, what)
+    return _take(df, df.drop_in_place(REASON).is_null().arg_true()), counts
 
 
 def filter_min_rating(df: pl.DataFrame, min_rating: float | None) -> pl.DataFrame:
@@ -241,6 +305,18 @@ def filter_min_rating(df: pl.DataFrame, min_rating: float | None) -> pl.DataFram
     if min_rating is None:
         return df
     return df.filter(pl.col(RATING) >= min_rating)
+
+
+def _as_categorical(ids: pl.Series) -> pl.Series:
+    """``ids`` as a categorical (as :func:`validate` returns them), else with a private encoding."""
+    if isinstance(ids.dtype, pl.Categorical):
+        return ids
+    return ids.cast(pl.Categorical(pl.Categories.random("chronorec")))
+
+
+def _codes(ids: pl.Series) -> np.ndarray:
+    """The integer codes of categorical ``ids`` (no nulls), as a NumPy array."""
+    return ids.to_physical().to_numpy()
 
 
 def kcore(df: pl.DataFrame, user_core: int, item_core: int) -> pl.DataFrame:
@@ -251,39 +327,20 @@ def kcore(df: pl.DataFrame, user_core: int, item_core: int) -> pl.DataFrame:
     """
     if user_core <= 1 and item_core <= 1:
         return df
+    # Integer codes of the two id columns, counted with bincount: no hashing, and after the first
+    # pass only the dropped rows are counted again, to update the per-id counts.
+    users, items = (_codes(_as_categorical(df.get_column(c))) for c in (USER_ID, ITEM_ID))
+    user_counts, item_counts = np.bincount(users), np.bincount(items)
+    keep = np.ones(df.height, dtype=bool)
     while True:
-        kept = df.filter(
-            (pl.len().over(USER_ID) >= user_core) & (pl.len().over(ITEM_ID) >= item_core)
-        )
-        if kept.height == df.height:
-            return kept
-        df = kept
-
-
-def pseudonym(user_id: str, salt: str) -> str:
-    """The pseudonym of one user id: first 16 hex digits of HMAC-SHA256 keyed by ``salt``."""
-    digest = hmac.new(salt.encode("utf-8"), user_id.encode("utf-8"), hashlib.sha256).hexdigest()
-    return digest[:PSEUDONYM_HEX_DIGITS]
-
-
-def pseudonymize(df: pl.DataFrame, salt: str | None) -> pl.DataFrame:
-    """Replace ``user_id`` by :func:`pseudonym` (same id + same salt -> same pseudonym)."""
-    if salt is None:
-        return df
-    # Hash each distinct user once, then join: O(users) Python calls, not O(rows).
-    users = df.select(pl.col(USER_ID).unique())
-    mapping = users.with_columns(
-        pl.col(USER_ID)
-        .map_elements(lambda u: pseudonym(u, salt), return_dtype=pl.String)
-        .alias("_pseudonym")
-    )
-    if mapping.get_column("_pseudonym").n_unique() != mapping.height:
-        raise ChronorecError("pseudonym collision: two user ids hash to the same prefix")
-    return (
-        df.join(mapping, on=USER_ID, how="left")
-        .with_columns(pl.col("_pseudonym").alias(USER_ID))
-        .drop("_pseudonym")
-    )
+        ok = (user_counts >= user_core)[users] & (item_counts >= item_core)[items]
+        drop = keep & ~ok
+        if not drop.any():
+            break
+        keep &= ok
+        user_counts -= np.bincount(users[drop], minlength=user_counts.size)
+        item_counts -= np.bincount(items[drop], minlength=item_counts.size)
+    return df if keep.all() else df.filter(pl.Series(keep))
 
 
 @dataclass(frozen=True)
@@ -296,52 +353,86 @@ class Encoded:
     event_types: list[str]
 
 
+def _dense_ids(ids: pl.Series, by_time: np.ndarray, dense: str) -> tuple[pl.DataFrame, np.ndarray]:
+    """Number ``ids`` 1..N by first appearance in the row order ``by_time``.
+
+    Returns the id table (``dense`` Int32 beside the id as a string) and every row's dense id.
+    """
+    ids = _as_categorical(ids)
+    first = ids.gather(by_time).unique(maintain_order=True)
+    numbers = np.arange(1, first.len() + 1, dtype=np.int32)
+    # Code -> dense id lookup table: one gather instead of a hash lookup per row.
+    lookup = np.zeros(int(ids.to_physical().max()) + 1, dtype=np.int32)
+    lookup[_codes(first)] = numbers
+    table = pl.DataFrame([pl.Series(dense, numbers), first.cast(pl.String)])
+    return table, lookup[_codes(ids)]
+
+
 def encode(df: pl.DataFrame) -> Encoded:
     """Assign dense ids and sort the log by (user, timestamp, source order).
 
     Users and items get 1..N in order of first appearance in the log sorted by (timestamp, source
     order); event types get 1..K in sorted name order.
+
+    Consumes ``df`` (it is left without columns): each input column is released once it has been
+    turned into its sorted output, so the log is never held twice in full.
     """
-    by_time = df.sort([TIMESTAMP, ORDER])
-    users = (
-        by_time.select(pl.col(USER_ID).unique(maintain_order=True))
-        .with_row_index(schema.USER, offset=1)
-        .with_columns(pl.col(schema.USER).cast(pl.Int32))
-    )
-    items = (
-        by_time.select(pl.col(ITEM_ID).unique(maintain_order=True))
-        .with_row_index(schema.ITEM, offset=1)
-        .with_columns(pl.col(schema.ITEM).cast(pl.Int32))
-    )
-    out = df.join(users, on=USER_ID).join(items, on=ITEM_ID)
-    cols = [
-        pl.col(schema.USER),
-        pl.col(schema.ITEM),
-        pl.col(TIMESTAMP).cast(pl.Int64).alias(schema.TIMESTAMP),
-    ]
+    cols = {c: df.drop_in_place(c) for c in df.columns}
+    seconds, source = cols[TIMESTAMP].to_numpy(), cols.pop(ORDER).to_numpy()
+    # NumPy's sorts need far less scratch memory than polars' multi-column ones.
+    by_time = np.lexsort((source, seconds))
+    users, user = _dense_ids(cols.pop(USER_ID), by_time, schema.USER)
+    items, item = _dense_ids(cols.pop(ITEM_ID), by_time, schema.ITEM)
+    del by_time
+    rows = np.lexsort((source, seconds, user))  # the output order: user, timestamp, source order
+    del source, seconds
+    out = {schema.USER: user[rows]}
+    del user
+    out[schema.ITEM] = item[rows]
+    del item
+    out[schema.TIMESTAMP] = cols.pop(TIMESTAMP).to_numpy()[rows]
     event_types: list[str] = []
-    if EVENT_TYPE in df.columns:
-        names = df.get_column(EVENT_TYPE).unique().sort()
+    if EVENT_TYPE in cols:
+        events = _as_categorical(cols.pop(EVENT_TYPE))
+        names = events.unique().cast(pl.String).sort()
         if names.len() > 32767:
             raise ChronorecError(f"{names.len()} event types; at most 32767 are supported")
         event_types = names.to_list()  # a small vocabulary, not rows
-        codes = pl.DataFrame(
-            {
-                EVENT_TYPE: names,
-                "_code": pl.int_range(1, names.len() + 1, eager=True).cast(pl.Int16),
-            }
-        )
-        out = out.join(codes, on=EVENT_TYPE)
-        cols.append(pl.col("_code").alias(schema.EVENT_TYPE))
-    if RATING in df.columns:
-        cols.append(pl.col(RATING).cast(pl.Float32).alias(schema.RATING))
-    interactions = out.sort([schema.USER, TIMESTAMP, ORDER]).select(cols)
+        lookup = np.zeros(int(events.to_physical().max()) + 1, dtype=np.int16)
+        lookup[_codes(names.cast(events.dtype))] = np.arange(1, names.len() + 1)
+        out[schema.EVENT_TYPE] = lookup[_codes(events)[rows]]
+        del events
+    if RATING in cols:
+        out[schema.RATING] = cols.pop(RATING).to_numpy()[rows].astype(np.float32)
     return Encoded(
-        interactions=interactions,
-        users=users.select(schema.USER, pl.col(USER_ID).alias(schema.USER_ID)),
-        items=items.select(schema.ITEM, pl.col(ITEM_ID).alias(schema.ITEM_ID)),
+        interactions=pl.DataFrame([pl.Series(name, values) for name, values in out.items()]),
+        users=users,
+        items=items,
         event_types=event_types,
     )
+
+
+def pseudonym(user_id: str, salt: str) -> str:
+    """The pseudonym of one user id: first 16 hex digits of HMAC-SHA256 keyed by ``salt``."""
+    digest = hmac.new(salt.encode("utf-8"), user_id.encode("utf-8"), hashlib.sha256).hexdigest()
+    return digest[:PSEUDONYM_HEX_DIGITS]
+
+
+def pseudonymize(users: pl.DataFrame, salt: str | None) -> pl.DataFrame:
+    """Replace ``user_id`` in the user table (one row per user) by :func:`pseudonym`.
+
+    The same id and salt always give the same pseudonym. Raises ChronorecError if two users of
+    the table would get the same one.
+    """
+    if salt is None:
+        return users
+    # O(users) Python calls: the id table, not the log.
+    hashed = users.get_column(schema.USER_ID).map_elements(
+        lambda u: pseudonym(u, salt), return_dtype=pl.String
+    )
+    if hashed.n_unique() != users.height:
+        raise ChronorecError("pseudonym collision: two user ids hash to the same prefix")
+    return users.with_columns(hashed)
 
 
 def attach_item_metadata(items: pl.DataFrame, meta: pl.DataFrame | None) -> pl.DataFrame:
@@ -431,17 +522,24 @@ def prepare(config: PrepareConfig) -> PrepareResult:
         what=ingest.FORMAT_LABELS[fmt],
     )
     counts = {"rows_read": table.height + sum(dropped.values()), "after_validation": table.height}
-    table = filter_min_rating(table, cfg.min_rating)
-    dropped["below_min_rating"] = counts["after_validation"] - table.height
-    counts["after_rating_filter"] = table.height
-    table = kcore(table, cfg.user_core, cfg.item_core)
-    dropped["kcore"] = counts["after_rating_filter"] - table.height
-    counts["after_kcore"] = table.height
-    if table.height == 0:
+    # The filters run on a narrow table (row position, ids, rating if needed); the full rows are
+    # gathered once at the end, column by column.
+    needed = [USER_ID, ITEM_ID] + [RATING] * (cfg.min_rating is not None)
+    kept = filter_min_rating(table.select(_position(), *needed), cfg.min_rating)
+    dropped["below_min_rating"] = counts["after_validation"] - kept.height
+    counts["after_rating_filter"] = kept.height
+    kept = kcore(kept, cfg.user_core, cfg.item_core)
+    dropped["kcore"] = counts["after_rating_filter"] - kept.height
+    counts["after_kcore"] = kept.height
+    if kept.height == 0:
         steps = ", ".join(f"{k}={v}" for k, v in counts.items())
         raise InputError(f"no interactions left to write ({steps})", path=cfg.input)
+    if kept.height < table.height:
+        table = _take(table, kept.get_column(POSITION))
+    del kept
 
-    enc = encode(pseudonymize(table, cfg.pseudonymize_users))
+    enc = encode(table)
+    users = pseudonymize(enc.users, cfg.pseudonymize_users)
     items = attach_item_metadata(enc.items, meta)
 
     source: dict[str, Any] = {
@@ -458,18 +556,18 @@ def prepare(config: PrepareConfig) -> PrepareResult:
         "options": cfg.to_dict(),
         "counts": counts,
         "interactions": enc.interactions.height,
-        "users": enc.users.height,
+        "users": users.height,
         "items": items.height,
         "dropped": dropped,
         "event_types": enc.event_types,
         "has_ratings": schema.RATING in enc.interactions.columns,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    write_dataset(cfg.out, enc.interactions, enc.users, items, manifest)
+    write_dataset(cfg.out, enc.interactions, users, items, manifest)
     return PrepareResult(
         out=cfg.out,
         interactions=enc.interactions.height,
-        users=enc.users.height,
+        users=users.height,
         items=items.height,
         dropped=dict(dropped),
         counts=dict(counts),
