@@ -40,6 +40,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -411,7 +412,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads on both sides")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="2 epochs per run: a smoke test")
-    parser.add_argument("--work", type=Path, default=Path("/work/scratch/recbole"),
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "chronorec-recbole",
                         help="converted data, run folders and logs go here")
     parser.add_argument("--recbole-venv", type=Path,
                         help="RecBole 1.2.1 virtualenv (default: WORK/venv; built if absent)")

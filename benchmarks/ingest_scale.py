@@ -24,6 +24,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,8 @@ def plot(results: list[dict[str, Any]], path: Path, title: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="5M,20M,50M", help="comma-separated event counts")
-    parser.add_argument("--scratch", type=Path, default=Path("/work/scratch/ingest"))
+    parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "chronorec-ingest",
+                        help="generated logs and prepared folders go here")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--user-core", type=int, default=5)
     parser.add_argument("--item-core", type=int, default=5)
