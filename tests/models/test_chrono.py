@@ -5,7 +5,7 @@ import torch
 
 from chronorec.data.batches import SeqBatch
 from chronorec.errors import ChronorecError
-from chronorec.models import MODELS
+from chronorec.models import MODELS, build_model
 from chronorec.models.chrono import SIZES, Chrono, ChronoConfig, time_gap_buckets
 from chronorec.train.config import TrainConfig
 from chronorec.train.trainer import fit
@@ -116,3 +116,14 @@ def test_learns_the_ring_and_beats_pop(ring_dataset, tmp_path, monkeypatch):
     cfg = TrainConfig(model="chrono", model_params=params, epochs=25, lr=5e-3, **common)
     chrono = fit(cfg, tmp_path / "chrono", show_progress=False)
     assert chrono.valid["NDCG@10"] > pop.valid["NDCG@10"] + 0.2
+
+
+def test_without_the_time_bias_chrono_is_sasrec():
+    """The ablation is exact: same seed, same weights, same scores, so sasrec's runs are chrono's ablation."""
+    torch.manual_seed(0)
+    sasrec = build_model("sasrec", {}, num_items=30, num_event_types=0, max_len=12).eval()
+    torch.manual_seed(0)
+    ablated = build_model("chrono", {"time_bias": False}, num_items=30, num_event_types=0, max_len=12).eval()
+    batch = _batch([[1, 2, 3], [4, 5, 6, 7, 8]], 12, gaps=[5, 70_000])
+    assert sasrec.state_dict().keys() == ablated.state_dict().keys()
+    torch.testing.assert_close(ablated.score(batch), sasrec.score(batch))
