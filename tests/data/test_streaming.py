@@ -7,7 +7,6 @@ expect the same dense ids, sequences and timestamps.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import polars as pl
@@ -15,6 +14,7 @@ import pytest
 
 from chronorec.data import PrepareConfig, ingest, prepare, schema
 from chronorec.data.prepare import validate
+from tests.data.test_prepare import load
 
 ML100K_COLUMNS = ["user_id", "item_id", "rating", "timestamp"]
 
@@ -63,15 +63,6 @@ def reference(
         .select("user", "item", "timestamp", pl.col("rating").cast(pl.Float32))
     )
     return inter, users, items
-
-
-def load(out: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]:
-    return (
-        pl.read_parquet(out / schema.INTERACTIONS_FILE),
-        pl.read_parquet(out / schema.USERS_FILE),
-        pl.read_parquet(out / schema.ITEMS_FILE),
-        json.loads((out / schema.MANIFEST_FILE).read_text()),
-    )
 
 
 @pytest.mark.parametrize(

@@ -199,9 +199,10 @@ class Contrastive(Objective):
             # cut into several windows); their own view pair stays the positive.
             hide |= both.users[:, None] == both.users[None, :]
             hide[idx, positive] = False
-        loss = F.cross_entropy(logits.masked_fill(hide, float("-inf")), positive)
+        logits = logits.masked_fill(hide, float("-inf"))
+        loss = F.cross_entropy(logits, positive)
         with torch.no_grad():
-            accuracy = (logits.masked_fill(hide, float("-inf")).argmax(dim=1) == positive).float().mean()
+            accuracy = (logits.argmax(dim=1) == positive).float().mean()
         return loss, {"infonce": loss.detach(), "accuracy": accuracy}
 
 
