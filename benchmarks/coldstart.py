@@ -65,6 +65,7 @@ def main() -> None:
     parser.add_argument("--max-train-interactions", type=int, default=0)
     parser.add_argument("--id-dropout", type=float, default=0.0, help="id+text: share of ID vectors dropped per step in training")
     parser.add_argument("--text-cache", type=Path, default=None, help="text vector cache (default: in the dataset folder)")
+    parser.add_argument("--variants", default="id,text,id+text", help="comma-separated subset of id, text, id+text")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/coldstart.json"))
     args = parser.parse_args()
@@ -92,7 +93,7 @@ def main() -> None:
     report["variants"]["pop"] = {"mean": evaluate_coldstart(pop, data, cs, max_len=args.max_len, ks=KS), "runs": []}
 
     known = training_items(data, cs.split.train_end)
-    for variant in ("id", "text", "id+text"):
+    for variant in args.variants.split(","):
         runs = []
         for seed in range(args.seeds):
             torch.manual_seed(seed)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import re
 import resource
@@ -41,7 +42,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -226,15 +229,26 @@ def run_recbole_child(job: dict[str, Any]) -> dict[str, Any]:
     init_seed(config["seed"], config["reproducibility"])  # as recbole.quick_start does before building the model
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    best = {"epoch": -1, "seconds": 0.0}
-    fit_start = time.perf_counter()
+    best = {"epoch": -1, "seconds": 0.0, "cpu_seconds": 0.0}
+    curve: list[list[float]] = []  # [seconds since the start of training, validation NDCG@10] per epoch
+    budget = job.get("max_train_seconds") or math.inf
+    fit_start, cpu_start = time.perf_counter(), time.process_time()
 
-    def on_validated(epoch: int, _score: float) -> None:
+    def on_validated(epoch: int, score: float) -> None:
+        seconds = time.perf_counter() - fit_start
+        curve.append([seconds, float(score)])
         if trainer.cur_step == 0:  # RecBole resets it exactly when this epoch became the best (and was saved)
-            best.update(epoch=epoch, seconds=time.perf_counter() - fit_start)
+            best.update(epoch=epoch, seconds=seconds, cpu_seconds=time.process_time() - cpu_start)
+        if seconds >= budget:  # RecBole's fit has no time limit: leave it from its own callback
+            raise _OutOfTime
 
-    _, best_valid = trainer.fit(train_data, valid_data, saved=True, show_progress=False, callback_fn=on_validated)
-    fit_seconds = time.perf_counter() - fit_start
+    stopped_by_budget = False
+    try:
+        trainer.fit(train_data, valid_data, saved=True, show_progress=False, callback_fn=on_validated)
+    except _OutOfTime:
+        stopped_by_budget = True
+    best_valid = trainer.best_valid_result
+    fit_seconds, fit_cpu_seconds = time.perf_counter() - fit_start, time.process_time() - cpu_start
     test_result = trainer.evaluate(test_data, load_best_model=True)
     train_seconds, eval_seconds = parse_epoch_seconds(log.lines)
     return {
@@ -245,6 +259,8 @@ def run_recbole_child(job: dict[str, Any]) -> dict[str, Any]:
         "valid_seconds": float(np.mean(eval_seconds)),
         "seconds_to_best": best["seconds"],
         "train_seconds": fit_seconds,
+        "cpu_seconds_per_epoch": fit_cpu_seconds / max(len(train_seconds), 1),
+        "cpu_seconds_to_best": best["cpu_seconds"],
         "prep_seconds": prep_seconds,
         "valid": {m: float(best_valid[m.replace("HR", "hit").lower()]) for m in METRICS},
         "test": {m: float(test_result[m.replace("HR", "hit").lower()]) for m in METRICS},
@@ -252,7 +268,13 @@ def run_recbole_child(job: dict[str, Any]) -> dict[str, Any]:
         "params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "train_samples": len(train_data._dataset),
         "checked_cases": {"valid": len(valid), "test": len(test)},
+        "valid_curve": curve,
+        "stopped_by_budget": stopped_by_budget,
     }
+
+
+class _OutOfTime(Exception):
+    """Raised from RecBole's epoch callback once the run's time budget is spent."""
 
 
 def _pessimistic_test(model: Any, test_data: Any) -> dict[str, float]:
@@ -298,9 +320,14 @@ def run_chronorec_child(job: dict[str, Any]) -> dict[str, Any]:
         "valid_seconds": valid_seconds,
         "seconds_to_best": result.seconds_to_best,
         "train_seconds": result.train_seconds,
+        "cpu_seconds_per_epoch": result.history[-1]["cpu_seconds"] / max(result.epochs, 1),
+        "cpu_seconds_to_best": next(h["cpu_seconds"] for h in result.history if h["epoch"] == result.best_epoch),
         "valid": {m: result.valid[m] for m in METRICS},
         "test": {m: result.test[m] for m in METRICS},
         "params": result.params,
+        "valid_curve": [[h["seconds"], h["valid"][f"NDCG@{K}"]] for h in result.history if "valid" in h],
+        "stopped_by_budget": bool(job["options"].get("max_train_seconds"))
+        and result.epochs < job["options"]["epochs"] and result.epochs - result.best_epoch < job["options"]["patience"],
     }
 
 
@@ -364,25 +391,30 @@ def run_child(python: Path, side: str, job: dict[str, Any], run_dir: Path, threa
     if code != 0:
         tail = (run_dir / "child.log").read_text().strip().splitlines()[-25:]
         raise SystemExit(f"{side} run failed (exit {code}), log {run_dir / 'child.log'}:\n" + "\n".join(tail))
-    return json.loads((run_dir / "result.json").read_text()) | {"wall_seconds": time.perf_counter() - started}
+    # The load average over the last 15 minutes tells how much other work the run's wall times shared the cores with.
+    return json.loads((run_dir / "result.json").read_text()) | {
+        "wall_seconds": time.perf_counter() - started, "load_average_at_end": os.getloadavg()}
 
 
 LEGEND = """
 s/epoch: wall time per epoch of training, validation and checkpointing. train s/epoch: RecBole's logged
 training time; chronorec's s/epoch less one timed validation pass (valid s). s to best: wall time from
-the start of training to the end of the best validation epoch. best: 1-based epoch.
+the start of training to the end of the best validation epoch. best: 1-based epoch. CPU s: the run's
+process CPU time over the same spans (single-threaded runs: barely moved by other work on the machine).
 """
 
 
 def markdown_table(runs: list[dict[str, Any]]) -> str:
     """One row per run (see LEGEND)."""
     header = ["run", "params", "epochs", "best", "s/epoch", "train s/epoch", "valid s", "s to best",
+              "CPU s/epoch", "CPU s to best",
               *(f"test {m}" for m in METRICS), "peak RSS MB"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in runs:
-        cells = [r["name"], f"{r['params']:,}", str(r["epochs"]), str(r["best_epoch"]),
+        epochs = f"{r['epochs']}{' (time limit)' if r.get('stopped_by_budget') else ''}"
+        cells = [r["name"], f"{r['params']:,}", epochs, str(r["best_epoch"]),
                  f"{r['seconds_per_epoch']:.2f}", f"{r['train_seconds_per_epoch']:.2f}", f"{r['valid_seconds']:.2f}",
-                 f"{r['seconds_to_best']:.1f}",
+                 f"{r['seconds_to_best']:.1f}", f"{r['cpu_seconds_per_epoch']:.2f}", f"{r['cpu_seconds_to_best']:.1f}",
                  *(f"{r['test'][m]:.4f}" for m in METRICS), f"{r['peak_rss_mb']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -396,10 +428,19 @@ def ratios(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         if r["side"] != "chronorec" or f"recbole {r['model']}" not in by_name:
             continue
         peer = by_name[f"recbole {r['model']}"]
-        out[f"recbole {r['model']} / {r['name']}"] = {
-            key: peer[key] / r[key] if r[key] else float("nan") for key in ("seconds_per_epoch", "seconds_to_best")
-        }
+        pair = {key: peer[key] / r[key] if r.get(key) else float("nan")
+                for key in ("seconds_per_epoch", "seconds_to_best", "cpu_seconds_per_epoch", "cpu_seconds_to_best")}
+        # Time to the same quality: how long each side took to first match the other's best validation NDCG@10.
+        pair["recbole_seconds_to_chronorec_best"] = seconds_to_reach(peer["valid_curve"], r["valid"][f"NDCG@{K}"])
+        pair["chronorec_seconds_to_recbole_best"] = seconds_to_reach(r["valid_curve"], peer["valid"][f"NDCG@{K}"])
+        out[f"recbole {r['model']} / {r['name']}"] = pair
     return out
+
+
+def seconds_to_reach(curve: list[list[float]], target: float) -> float | None:
+    """Training seconds at the first validation of ``curve`` (``[seconds, NDCG@10]`` rows) scoring ``target`` or
+    more; None if it never did."""
+    return next((seconds for seconds, score in curve if score >= target), None)
 
 
 def main() -> None:
@@ -413,6 +454,10 @@ def main() -> None:
     parser.add_argument("--dropout", type=float, default=0.2, help="every dropout on both sides (chronorec's default)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads on both sides")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-train-minutes", type=float, default=0.0,
+                        help="stop any run after the first validation past this much training (0: no limit)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs at once (each in its own process with --threads threads; at most one per core)")
     parser.add_argument("--quick", action="store_true", help="2 epochs per run: a smoke test")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "chronorec-recbole",
                         help="converted data, run folders and logs go here")
@@ -454,7 +499,8 @@ def compare(args: argparse.Namespace) -> None:
         "protocol": {"max_len": MAX_LEN, "dim": DIM, "inner": INNER, "heads": HEADS, "layers": LAYERS,
                      "dropout": args.dropout, "batch_size": BATCH, "lr": LR, "grad_clip": GRAD_CLIP,
                      "loss": "full softmax CE", "epochs": args.epochs, "patience": args.patience,
-                     "threads": args.threads, "seed": args.seed, "split": "leave-one-out",
+                     "threads": args.threads, "seed": args.seed, "max_train_minutes": args.max_train_minutes,
+                     "jobs": args.jobs, "split": "leave-one-out",
                      "ranking": "full, history not excluded, padding excluded"},
         # The machine is shared: the load says how much other work the timings competed with.
         "machine": machine_info() | {"torch_threads": args.threads, "load_average": os.getloadavg()},
@@ -462,22 +508,29 @@ def compare(args: argparse.Namespace) -> None:
         "runs": [],
     }
 
+    budget = args.max_train_minutes * 60
+    lock = threading.Lock()
+
     def run(label: str, side: str, model: str, interpreter: Path, job: dict[str, Any], run_dir: Path) -> None:
         result = {"name": label, "side": side, "model": model,
                   **run_child(interpreter, side, job, run_dir, args.threads)}
-        if side == "recbole":
-            print(f"{label}: RecBole's split has chronorec's targets and test histories {result['checked_cases']}")
-        print(f"{label}: {json.dumps({k: result[k] for k in ('epochs', 'seconds_per_epoch', 'test')})}", flush=True)
-        report["runs"].append(result)
-        report["ratios"] = ratios(report["runs"])
-        write_json(out, report)  # after every run: a long comparison leaves partial results
+        with lock:
+            if side == "recbole":
+                print(f"{label}: RecBole's split has chronorec's targets and test histories {result['checked_cases']}")
+            print(f"{label}: {json.dumps({k: result[k] for k in ('epochs', 'seconds_per_epoch', 'test')})}", flush=True)
+            report["runs"].append(result)
+            report["runs"].sort(key=lambda r: order.index(r["name"]))
+            report["ratios"] = ratios(report["runs"])
+            write_json(out, report)  # after every run: a long comparison leaves partial results
 
+    jobs: list[tuple[Any, ...]] = []  # RecBole's runs first: they are the long ones
     for model in args.models.split(","):
         run_dir = fresh_dir(args.work / "runs" / f"recbole-{model}")
         job = {"model": RECBOLE_MODELS[model], "dataset": name, "threads": args.threads,
-               "expected": str(expected_file), "num_items": data.num_items,
+               "expected": str(expected_file), "num_items": data.num_items, "max_train_seconds": budget,
                "config": recbole_config(model, args, data_root, run_dir)}
-        run(f"recbole {model}", "recbole", model, python, job, run_dir)
+        jobs.append((f"recbole {model}", "recbole", model, python, job, run_dir))
+    for model in args.models.split(","):
         params = {"dim": DIM, "layers": LAYERS[model], "dropout": args.dropout}
         if model == "sasrec":
             params |= {"heads": HEADS, "ffn_mult": INNER // DIM}
@@ -491,16 +544,25 @@ def compare(args: argparse.Namespace) -> None:
             options = {"model": model, "model_params": params | {"repeat_bias": repeat_bias}, "seed": args.seed,
                        "max_len": MAX_LEN, "batch_size": BATCH, "epochs": args.epochs, "patience": args.patience,
                        "lr": LR, "weight_decay": 0.0, "grad_clip": GRAD_CLIP, "loss": "full", "ks": [K],
-                       "exclude_seen": False, "threads": args.threads, "device": "cpu"}
+                       "exclude_seen": False, "threads": args.threads, "device": "cpu", "max_train_seconds": budget}
             if args.quick:  # keep the quick run's 2 epochs: no warm-up, the cosine over those
                 schedule = {k: v for k, v in schedule.items() if k in ("lr", "lr_schedule")}
             job = {"data": str(args.data.resolve()), "run_dir": str(run_dir / "run"), "options": options | schedule}
-            run(f"chronorec {model}{suffix}", "chronorec", model, Path(sys.executable), job, run_dir)
+            jobs.append((f"chronorec {model}{suffix}", "chronorec", model, Path(sys.executable), job, run_dir))
+    order = [j[0] for j in jobs]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        for done in [pool.submit(run, *j) for j in jobs]:
+            done.result()
     print()
     print(markdown_table(report["runs"]))
     print(LEGEND)
     for pair, r in report["ratios"].items():
-        print(f"{pair}: s/epoch x{r['seconds_per_epoch']:.2f}, s to best x{r['seconds_to_best']:.2f}")
+        reach = {k: "never" if r[k] is None else f"{r[k]:.0f} s" for k in
+                 ("recbole_seconds_to_chronorec_best", "chronorec_seconds_to_recbole_best")}
+        print(f"{pair}: s/epoch x{r['seconds_per_epoch']:.2f}, s to best x{r['seconds_to_best']:.2f} "
+              f"(CPU s/epoch x{r['cpu_seconds_per_epoch']:.2f}, CPU s to best x{r['cpu_seconds_to_best']:.2f}); "
+              f"RecBole reached chronorec's best validation NDCG@10 in {reach['recbole_seconds_to_chronorec_best']}, "
+              f"chronorec RecBole's in {reach['chronorec_seconds_to_recbole_best']}")
     for r in report["runs"]:
         if r["side"] == "recbole":
             gap = max(abs(r["test"][m] - r["test_pessimistic"][m]) for m in METRICS)

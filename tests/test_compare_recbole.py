@@ -11,6 +11,8 @@ from benchmarks.compare_recbole import (
     loo_expectations,
     metrics_from_ranks,
     parse_epoch_seconds,
+    ratios,
+    seconds_to_reach,
     split_mismatches,
     write_recbole_dataset,
 )
@@ -94,3 +96,23 @@ def test_metrics_match_chronorec_definitions() -> None:
     ours = metrics_from_ranks(ranks, 10)
     theirs = chronorec_metrics.metrics_from_ranks(torch.from_numpy(ranks), (10,))
     assert ours == {k: theirs[k] for k in ours}
+
+
+def test_time_to_the_other_sides_best() -> None:
+    curve = [[10.0, 0.02], [20.0, 0.05], [30.0, 0.04], [40.0, 0.06]]
+    assert seconds_to_reach(curve, 0.05) == 20.0
+    assert seconds_to_reach(curve, 0.045) == 20.0
+    assert seconds_to_reach(curve, 0.07) is None
+
+    def run(name: str, side: str, per_epoch: float, best_s: float, best: float, curve: list) -> dict:
+        return {"name": name, "side": side, "model": "sasrec", "seconds_per_epoch": per_epoch,
+                "seconds_to_best": best_s, "cpu_seconds_per_epoch": per_epoch / 2, "cpu_seconds_to_best": best_s / 2,
+                "valid": {"NDCG@10": best}, "valid_curve": curve}
+
+    peer = run("recbole sasrec", "recbole", 100.0, 4000.0, 0.06, [[100.0, 0.03], [2000.0, 0.05], [4000.0, 0.06]])
+    mine = run("chronorec sasrec", "chronorec", 5.0, 100.0, 0.055, [[50.0, 0.04], [100.0, 0.055]])
+    pair = ratios([peer, mine])["recbole sasrec / chronorec sasrec"]
+    assert pair["seconds_per_epoch"] == 20.0 and pair["seconds_to_best"] == 40.0
+    assert pair["cpu_seconds_per_epoch"] == 20.0 and pair["cpu_seconds_to_best"] == 40.0
+    assert pair["recbole_seconds_to_chronorec_best"] == 4000.0  # 0.05 < 0.055 at 2000 s
+    assert pair["chronorec_seconds_to_recbole_best"] is None

@@ -104,11 +104,21 @@ def test_fused_embedding_is_id_plus_projected_text():
     attach_text_features(model, text, known=known)
     emb = model.item_embedding
     assert isinstance(emb, TextItemEmbedding)
-    expected = ids * torch.from_numpy(known).float()[:, None] + text @ emb.project.weight.T
+    centred = text[1:] - text[1:].mean(0)
+    centred = torch.cat([torch.zeros(1, 384), centred / centred.norm(dim=1, keepdim=True)])
+    assert torch.allclose(emb.text, centred, atol=1e-6)
+    gate = torch.from_numpy(known).float()[:, None]
+    stand_in = emb.unknown.detach() * (1 - gate)
+    stand_in[0] = 0
+    expected = ids * gate + stand_in + centred @ emb.project.weight.T / 384**0.5
     assert torch.allclose(model.item_vectors(), expected, atol=1e-6)
     assert torch.allclose(emb(torch.arange(6)), expected, atol=1e-6)
+    assert torch.allclose(emb(torch.tensor([[3, 0], [1, 3]])), expected[torch.tensor([[3, 0], [1, 3]])], atol=1e-6)
     assert not model.item_vectors()[0].any()  # padding stays zero
-    assert {"item_embedding.text", "item_embedding.known", "item_embedding.ids.weight"} <= set(model.state_dict())
+    # The scaled projection starts on the ID embeddings' scale.
+    assert 0.5 < (centred[1:] @ emb.project.weight.T / 384**0.5).std() / 0.02 < 2
+    assert {"item_embedding.text", "item_embedding.known", "item_embedding.ids.weight",
+            "item_embedding.unknown"} <= set(model.state_dict())
     with pytest.raises(ChronorecError, match="already"):
         attach_text_features(model, text)
 

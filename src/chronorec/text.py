@@ -137,8 +137,10 @@ class TextItemEmbedding(nn.Module):
     """Item vectors = ID embedding + learned projection of fixed text vectors; a drop-in ``item_embedding``.
 
     ``weight`` is the fused table ``(I + 1, D)`` (what ``SequenceModel.item_vectors()`` returns), and a
-    call embeds ids like ``nn.Embedding``. Padding (row 0, text all zero) stays exactly zero. The text
-    vectors are a persistent buffer, so a saved model carries them and needs no dataset to load.
+    call embeds ids like ``nn.Embedding``. Items without a usable ID vector (never in training, or
+    dropped by ``id_dropout``) take a shared learned ``unknown`` vector in its place, so they sit on the
+    same scale as the rest. Padding (row 0) stays exactly zero. The text vectors are a persistent
+    buffer, so a saved model carries them and needs no dataset to load.
     """
 
     def __init__(
@@ -151,19 +153,24 @@ class TextItemEmbedding(nn.Module):
         if text.shape[0] != ids.num_embeddings:
             raise ChronorecError(f"text vectors have {text.shape[0]} rows, the model has {ids.num_embeddings} item ids")
         self.ids = ids
-        self.register_buffer("text", text.detach().float().clone())  # (I + 1, F)
+        self.register_buffer("text", _centre(text.detach().float()))  # (I + 1, F)
         # 1 for items whose ID embedding is used, 0 for items training never shows (see set_known).
         self.register_buffer("known", torch.ones(ids.num_embeddings) if known is None else known.detach().float().clone())
-        self.project = nn.Linear(text.shape[1], ids.embedding_dim, bias=False)
-        # Unit-length text vectors through N(0, 0.02^2) weights give the ID embeddings' own scale.
-        nn.init.normal_(self.project.weight, std=0.02)
+        self.unknown = nn.Parameter(torch.randn(ids.embedding_dim) * 0.02)
+        features = text.shape[1]
+        self.project = nn.Linear(features, ids.embedding_dim, bias=False)
+        # Adam moves every projection weight by about lr per step, and one item's text vector sums F of
+        # them, so an unscaled projection learns ~sqrt(F) times faster than an ID vector and swamps it.
+        # Scaling its output by 1/sqrt(F) (with weights sqrt(F) larger) puts both paths on one footing.
+        self.text_scale = features**-0.5
+        nn.init.normal_(self.project.weight, std=0.02 / self.text_scale)
         self.num_embeddings, self.embedding_dim, self.padding_idx = ids.num_embeddings, ids.embedding_dim, 0
 
     def set_known(self, known: np.ndarray | torch.Tensor) -> None:
         """Use the ID embedding only for items flagged in ``known`` (I + 1,), the text vector alone for the rest.
 
         An item that never occurs in training only ever appears in the softmax denominator, so its ID
-        vector is pushed away from every user state; zeroing it lets the text decide where it ranks.
+        vector is pushed away from every user state; replacing it lets the text decide where it ranks.
         """
         self.known.copy_(torch.as_tensor(known, dtype=torch.float32, device=self.known.device))
 
@@ -178,12 +185,32 @@ class TextItemEmbedding(nn.Module):
         keep = torch.rand(self.known.shape, device=self.known.device) >= self.id_dropout
         return self.known * keep
 
+    def _fuse(self, id_vectors: torch.Tensor, gate: torch.Tensor, text: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        gate = gate[..., None]
+        stand_in = self.unknown * ((1 - gate) * real[..., None])  # padding gets no stand-in
+        return id_vectors * gate + stand_in + self.project(text) * self.text_scale
+
     @property
     def weight(self) -> torch.Tensor:
-        return self.ids.weight * self._id_gate()[:, None] + self.project(self.text)  # (I + 1, D)
+        real = torch.ones_like(self.known)
+        real[0] = 0
+        return self._fuse(self.ids.weight, self._id_gate(), self.text, real)  # (I + 1, D)
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
-        return self.ids(items) * self._id_gate()[items][..., None] + self.project(self.text[items])  # (..., D)
+        return self._fuse(self.ids(items), self._id_gate()[items], self.text[items], (items != 0).float())  # (..., D)
+
+
+def _centre(text: torch.Tensor) -> torch.Tensor:
+    """Text vectors less their mean over items with text, at unit length; zero rows (padding, no text) stay zero.
+
+    Sentence-encoder vectors share a large common direction (any two titles have a clearly positive
+    cosine); left in, it adds the same vector to every item and carries no preference.
+    """
+    has_text = text.abs().sum(1) > 0
+    if not has_text.any():
+        return text.clone()
+    centred = (text - text[has_text].mean(0)) * has_text[:, None]
+    return centred / centred.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
 def attach_text_features(
@@ -215,8 +242,3 @@ def training_items(data: SequenceData, train_end: np.ndarray) -> np.ndarray:
     known = np.zeros(data.num_items + 1, dtype=bool)
     known[data.items[in_train]] = True
     return known
-
-
-def has_text_features(state: dict[str, torch.Tensor]) -> bool:
-    """Whether saved weights come from a model with text features (so it must be rebuilt with them)."""
-    return "item_embedding.text" in state

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from chronorec.data import ingest
-from chronorec.errors import InputError
+from chronorec.errors import ChronorecError, InputError
 
 
 def read(path, **kw) -> pl.DataFrame:
@@ -118,6 +118,14 @@ def test_movielens_u_data_and_ratings_dat(write):
             (1, "196", "242", "3", "881250949"),
             (2, "186", "302", "3", "891717742"),
         ]
+
+
+def test_movielens_ratings_as_event_types(write):
+    p = write("u.data", "196\t242\t3\t881250949\n186\t302\t5\t891717742\n")
+    df = read(p, event_col="rating")
+    assert rows(df, "rating", "event_type") == [("3", "3"), ("5", "5")]
+    with pytest.raises(ChronorecError, match="only possible event column is 'rating'"):
+        read(p, event_col="genre")
 
 
 def test_sequences_positions_count_across_a_users_lines(write):

@@ -45,7 +45,12 @@ def test_held_out_items_have_at_most_the_allowed_training_events(ml100k, late, a
         assert (split.train_end[cases.users] <= cases.targets).all()
     trained = np.concatenate([ml100k.timestamps[ml100k.offsets[u] : split.train_end[u]] for u in range(1, ml100k.num_users + 1)])
     assert (trained < info["valid_cutoff"]).all()
-    assert (ml100k.timestamps[split.valid.targets] < info["test_cutoff"]).all()
+    # Validation: every event of [t_valid, t_test) that has some history, and nothing else.
+    ts = ml100k.timestamps
+    owner = np.repeat(np.arange(ml100k.num_users + 1), np.diff(ml100k.offsets))
+    in_window = (ts >= info["valid_cutoff"]) & (ts < info["test_cutoff"]) & (np.arange(len(ts)) > ml100k.offsets[owner])
+    assert np.array_equal(split.valid.targets, np.flatnonzero(in_window))
+    assert np.array_equal(split.valid.users, owner[split.valid.targets]) and len(split.valid) == info["valid_cases"]
     if allowed:  # a wider late window than the validation + test windows lets some cold items have a few events
         assert counts[cold].max() > 0
 

@@ -27,7 +27,8 @@ Formats
     suffix is dropped, so ``user_id:token`` is found as ``user_id``.
 ``movielens``
     ``u.data`` (tab: user item rating timestamp, no header) or ``ratings.dat``
-    (``user::item::rating::timestamp``). Column options are ignored.
+    (``user::item::rating::timestamp``). Column options are ignored, except ``event_col="rating"``,
+    which makes the rating levels the event types.
 ``sequences``
     One line per user, whitespace-separated, ``user item item ...`` oldest first. An optional times
     file of the same shape (``user t t ...``) gives the timestamps; without one an event's timestamp
@@ -548,7 +549,13 @@ def read_interactions(
     if fmt == "recbole":
         return _select_canonical(_read_recbole(p), p, "RecBole atomic file", **names)
     if fmt == "movielens":
-        return _read_movielens(p)
+        lf = _read_movielens(p)
+        if event_col is None:
+            return lf
+        if event_col != RATING:
+            raise ChronorecError(f"a MovieLens log's only possible event column is 'rating', got '{event_col}'")
+        # Rating levels as event types: the stand-in for view/cart/buy on data that has none.
+        return lf.with_columns(pl.col(RATING).alias(EVENT_TYPE))
     return _read_sequences(p, Path(times) if times is not None else None)
 
 

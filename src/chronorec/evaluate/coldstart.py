@@ -3,7 +3,7 @@
 Protocol (a temporal split with a cold-item filter):
 
 - Cut-offs at quantiles of all event times: training uses events before ``t_valid`` (the
-  ``1 - test - valid`` quantile); validation cases are each user's first event in ``[t_valid, t_test)``;
+  ``1 - test - valid`` quantile); validation cases are every event in ``[t_valid, t_test)``;
   the test window is ``[t_test, end]`` (the last ``test_fraction`` of events).
 - Cold items are those first seen in the last ``late_fraction`` of time and with at most
   ``max_train_interactions`` training events (with ``late_fraction <= test_fraction + valid_fraction``
@@ -79,10 +79,9 @@ def coldstart_split(
     cold = (first_seen >= t_late) & (first_seen < np.iinfo(np.int64).max) & (train_counts <= max_train_interactions)
     cold[0] = False
 
-    users = np.arange(len(starts))
-    first_valid = train_end  # each user's first event at or after t_valid
-    first_test = starts + np.bincount(owner[ts < t_test], minlength=len(starts))
-    valid_ok = (first_valid < first_test) & (first_valid > starts) & (users > 0)
+    # Every event of the validation window is a case, as in the test window: users are active in
+    # bursts, so one case per user left validation with a few dozen cases and early stopping on noise.
+    valid_events = np.flatnonzero((ts >= t_valid) & (ts < t_test) & (position > 0))
     in_test = (ts >= t_test) & (position > 0)  # a case needs some history before it
     test_events = np.flatnonzero(in_test)
     is_cold = cold[data.items[test_events]]
@@ -91,13 +90,13 @@ def coldstart_split(
         "valid_cutoff": t_valid, "test_cutoff": t_test, "late_cutoff": t_late,
         "late_fraction": late_fraction, "test_fraction": test_fraction, "valid_fraction": valid_fraction,
         "max_train_interactions": max_train_interactions, "cold_items": int(cold.sum()),
-        "cold_cases": len(cold_events), "warm_cases": len(warm_events), "valid_cases": int(valid_ok.sum()),
+        "cold_cases": len(cold_events), "warm_cases": len(warm_events), "valid_cases": len(valid_events),
         "train_events": int(in_train.sum()),
     }
     split = Split(
         name="coldstart",
         train_end=train_end,
-        valid=EvalCases(users[valid_ok], first_valid[valid_ok]),
+        valid=EvalCases(owner[valid_events].astype(np.int64), valid_events.astype(np.int64)),
         test=EvalCases(owner[cold_events].astype(np.int64), cold_events.astype(np.int64)),
         info=info,
     )

@@ -294,12 +294,15 @@ def _fit(
         history, best_score, best_epoch = state["history"], state["best_score"], state["best_epoch"]
         bad_epochs, elapsed, seconds_to_best = state["bad_epochs"], state["elapsed"], state["seconds_to_best"]
         start_epoch = state["epoch"] + 1
+    # CPU seconds of this process (all its threads) spent in epochs: unlike wall time, barely moved by
+    # other work on a shared machine, so speed comparisons can quote both.
+    cpu_seconds = history[-1].get("cpu_seconds", 0.0) if history else 0.0
     progress = EpochProgress(len(windows), config.epochs, enabled=show_progress and ctx.is_main)
     with progress:
         for epoch in range(start_epoch, config.epochs + 1):
             if bad_epochs >= config.patience or (config.max_train_seconds and elapsed >= config.max_train_seconds):
                 break
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             progress.start_epoch(epoch)
             data_wait = DataWait()
             loss = train_epoch(model, windows, optimizer, config, epoch=epoch, device=device, progress=progress,
@@ -320,6 +323,8 @@ def _fit(
             # Rank 0's clock decides, so time limits stop every rank after the same epoch.
             elapsed = ctx.broadcast(elapsed + time.perf_counter() - t0)
             record["seconds"] = elapsed
+            cpu_seconds += time.process_time() - cpu0
+            record["cpu_seconds"] = cpu_seconds
             if best_epoch == epoch:
                 seconds_to_best = elapsed
             history.append(record)
