@@ -26,15 +26,15 @@ from rich.table import Table
 
 from chronorec._io import write_json
 from chronorec.api import machine_info
+from chronorec.cli import parse_settings
 from chronorec.data.dataset import load_dataset
 from chronorec.evaluate.coldstart import coldstart_split, evaluate_coldstart
 from chronorec.models import SequenceModel, build_model
 from chronorec.pretrain.finetune import fit_on_split
 from chronorec.text import attach_text_features, item_text_vectors, training_items
 from chronorec.train.config import TrainConfig
-from chronorec.cli import parse_settings
 
-KS = (10, 20, 50)
+KS = (10, 50, 200)  # 200: cold targets often rank beyond 50 (median rank shows the rest)
 
 
 def summarize(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
@@ -45,6 +45,12 @@ def summarize(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, fl
         out[part] = {k: statistics.fmean(r[part][k] for r in runs) for k in keys}
         out[part + "_std"] = {k: statistics.stdev(r[part][k] for r in runs) if len(runs) > 1 else 0.0 for k in keys}
     return out
+
+
+def _cell(value: float | None, std: float | None, fmt: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value:{fmt}}" + (f" ± {std:{fmt}}" if std else "")
 
 
 def main() -> None:
@@ -119,18 +125,19 @@ def main() -> None:
     info = cs.info
     table = Table(title=f"cold start on {data.name}: {info['cold_items']} cold items, {info['cold_cases']} cold / "
                         f"{info['warm_cases']} warm test cases, {args.seeds} seed(s), full ranking")
-    columns = [("cold", "HR@10"), ("cold", "NDCG@10"), ("cold", "HR@50"), ("warm", "HR@10"), ("warm", "NDCG@10"),
-               ("valid", "NDCG@10")]
+    columns = [("cold", "HR@10"), ("cold", "NDCG@10"), ("cold", "HR@50"), ("cold", "HR@200"), ("cold", "median_rank"),
+               ("warm", "HR@10"),
+               ("warm", "NDCG@10"), ("valid", "NDCG@10")]
     table.add_column("items")
     for part, metric in columns:
-        table.add_column(f"{part} {metric}", justify="right")
+        table.add_column(f"{part} {metric.replace('_', ' ')}", justify="right")
     for variant, row in report["variants"].items():
         mean = row["mean"]
         cells = []
         for part, metric in columns:
             value = mean.get(part, {}).get(metric)
             std = mean.get(part + "_std", {}).get(metric)
-            cells.append("-" if value is None else f"{value:.4f}" + (f" ± {std:.4f}" if std else ""))
+            cells.append(_cell(value, std, ".0f" if metric == "median_rank" else ".4f"))
         table.add_row(variant, *cells)
     Console(width=max(120, Console().width)).print(table)
     write_json(args.out, report)

@@ -120,6 +120,7 @@ def evaluate_coldstart(
         if len(cases) == 0:
             out[name] = {}
             continue
-        out[name] = evaluate_cases(model, data, cases, max_len=max_len, ks=ks, exclude_seen=exclude_seen,
-                                   device=device).metrics
+        result = evaluate_cases(model, data, cases, max_len=max_len, ks=ks, exclude_seen=exclude_seen, device=device)
+        # The median rank (1-based) shows movement where cold targets are still far below any cut-off.
+        out[name] = result.metrics | {"median_rank": float(result.ranks.double().median()) + 1}
     return out
