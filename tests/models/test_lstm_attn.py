@@ -74,6 +74,21 @@ def test_loss_adds_the_weighted_event_part_and_trains_the_head():
     assert set(parts) == {"item"}
 
 
+def test_event_loss_weights_rare_types_up_by_their_training_frequency():
+    model = _model()  # 3 event types
+    model.train()
+    weights = model._class_weights(torch.tensor([1, 1, 1, 1, 1, 1, 2, 2, 3]))  # counts 6, 2, 1 (of 9)
+    expected = torch.tensor([0.0, (9 / 6) ** 0.5, (9 / 2) ** 0.5, (9 / 1) ** 0.5])
+    torch.testing.assert_close(weights, expected)
+    assert model.event_counts.tolist() == [0, 6, 2, 1]
+    model.eval()  # evaluation never counts
+    model._class_weights(torch.tensor([3, 3]))
+    assert model.event_counts.tolist() == [0, 6, 2, 1]
+    model.config = dataclasses.replace(model.config, event_balance=0.0)
+    assert model._class_weights(torch.tensor([1])) is None  # plain cross-entropy
+    assert "event_counts" in model.state_dict()
+
+
 def test_learns_the_ring_and_the_next_event_type(tmp_path, monkeypatch):
     monkeypatch.setitem(MODELS, "lstm-attn", LSTMAttn)
     seqs = synthetic_sequences()

@@ -3,7 +3,7 @@
 Each position's hidden state combines the LSTM state (the recent order of events) with an attention
 summary of every earlier state (longer-range interests). When the data has event types (view, cart,
 buy, ...) they are embedded with the items, and a second head predicts the type of the next event;
-training adds ``event_weight`` times its cross-entropy to the item loss.
+training adds ``event_weight`` times its class-weighted cross-entropy to the item loss.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ class LSTMAttnConfig:
     heads: int = 1  # attention heads over the LSTM states
     dropout: float = 0.2
     event_weight: float = 0.5  # weight of the next-event-type loss (used only when the data has types)
+    # Class weights (1 / frequency) ** event_balance in the event-type loss: 0 is plain cross-entropy,
+    # which on real logs (85% page views) learns to answer the majority class; 1 fully balances classes.
+    event_balance: float = 0.5
     repeat_bias: bool = True  # learn a score offset for items already in the history
 
 
@@ -45,6 +48,8 @@ class LSTMAttn(SequenceModel):
         self.attn = CausalSelfAttention(D, config.heads, config.dropout)
         self.project = nn.Linear(2 * D, D)  # [LSTM state, attention summary] -> hidden
         self.event_head = nn.Linear(D, num_event_types + 1) if num_event_types else None
+        # Training targets seen per event type, counted as batches arrive (saved with the weights).
+        self.register_buffer("event_counts", torch.zeros(num_event_types + 1))
 
     def _embed(self, batch: SeqBatch) -> torch.Tensor:
         x = self.item_embedding(batch.items)  # (B, T, D)
@@ -74,9 +79,22 @@ class LSTMAttn(SequenceModel):
         item_loss = self.item_loss(states, inputs, targets)
         if self.event_head is None or targets.event_types is None:
             return item_loss, {"item": item_loss.detach()}
-        event_loss = F.cross_entropy(self._event_logits(targets.select(states)), targets.select(targets.event_types))
+        types = targets.select(targets.event_types)
+        event_loss = F.cross_entropy(self._event_logits(targets.select(states)), types, weight=self._class_weights(types))
         loss = item_loss + self.config.event_weight * event_loss
         return loss, {"item": item_loss.detach(), "event": event_loss.detach()}
+
+    def _class_weights(self, types: torch.Tensor) -> torch.Tensor | None:
+        """Per-type loss weights ``(E + 1,)`` from the training targets counted so far; None when not balancing."""
+        if self.training:
+            # index_add_, not bincount: bincount's output size would make CUDA wait for the max type.
+            self.event_counts.index_add_(0, types, torch.ones_like(types, dtype=self.event_counts.dtype))
+        if not self.config.event_balance:
+            return None
+        total = self.event_counts.sum().clamp_min(1.0)
+        weights = (total / self.event_counts.clamp_min(1.0)) ** self.config.event_balance
+        weights[0] = 0.0  # padding is never a target
+        return weights  # only ratios matter: the weighted mean cross-entropy divides by the targets' weights
 
     def predict_event_types(self, batch: SeqBatch) -> torch.Tensor:
         """Logits ``(B, E + 1)`` for the type of the event after each history; column 0 is ``-inf``."""
