@@ -126,8 +126,7 @@ def main() -> None:
     table = Table(title=f"cold start on {data.name}: {info['cold_items']} cold items, {info['cold_cases']} cold / "
                         f"{info['warm_cases']} warm test cases, {args.seeds} seed(s), full ranking")
     columns = [("cold", "HR@10"), ("cold", "NDCG@10"), ("cold", "HR@50"), ("cold", "HR@200"), ("cold", "median_rank"),
-               ("warm", "HR@10"),
-               ("warm", "NDCG@10"), ("valid", "NDCG@10")]
+               ("warm", "HR@10"), ("warm", "NDCG@10"), ("valid", "NDCG@10")]
     table.add_column("items")
     for part, metric in columns:
         table.add_column(f"{part} {metric.replace('_', ' ')}", justify="right")

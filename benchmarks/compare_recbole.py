@@ -326,8 +326,7 @@ def run_chronorec_child(job: dict[str, Any]) -> dict[str, Any]:
         "test": {m: result.test[m] for m in METRICS},
         "params": result.params,
         "valid_curve": [[h["seconds"], h["valid"][f"NDCG@{K}"]] for h in result.history if "valid" in h],
-        "stopped_by_budget": bool(job["options"].get("max_train_seconds"))
-        and result.epochs < job["options"]["epochs"] and result.epochs - result.best_epoch < job["options"]["patience"],
+        "stopped_by_budget": 0 < job["options"]["max_train_seconds"] <= result.train_seconds,
     }
 
 

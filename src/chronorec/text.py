@@ -156,6 +156,9 @@ class TextItemEmbedding(nn.Module):
         self.register_buffer("text", _centre(text.detach().float()))  # (I + 1, F)
         # 1 for items whose ID embedding is used, 0 for items training never shows (see set_known).
         self.register_buffer("known", torch.ones(ids.num_embeddings) if known is None else known.detach().float().clone())
+        is_item = torch.ones(ids.num_embeddings)
+        is_item[0] = 0.0  # padding gets no stand-in vector
+        self.register_buffer("is_item", is_item, persistent=False)
         self.unknown = nn.Parameter(torch.randn(ids.embedding_dim) * 0.02)
         features = text.shape[1]
         self.project = nn.Linear(features, ids.embedding_dim, bias=False)
@@ -185,19 +188,17 @@ class TextItemEmbedding(nn.Module):
         keep = torch.rand(self.known.shape, device=self.known.device) >= self.id_dropout
         return self.known * keep
 
-    def _fuse(self, id_vectors: torch.Tensor, gate: torch.Tensor, text: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    def _fuse(self, id_vectors: torch.Tensor, gate: torch.Tensor, text: torch.Tensor, is_item: torch.Tensor) -> torch.Tensor:
         gate = gate[..., None]
-        stand_in = self.unknown * ((1 - gate) * real[..., None])  # padding gets no stand-in
+        stand_in = self.unknown * ((1 - gate) * is_item[..., None])
         return id_vectors * gate + stand_in + self.project(text) * self.text_scale
 
     @property
     def weight(self) -> torch.Tensor:
-        real = torch.ones_like(self.known)
-        real[0] = 0
-        return self._fuse(self.ids.weight, self._id_gate(), self.text, real)  # (I + 1, D)
+        return self._fuse(self.ids.weight, self._id_gate(), self.text, self.is_item)  # (I + 1, D)
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
-        return self._fuse(self.ids(items), self._id_gate()[items], self.text[items], (items != 0).float())  # (..., D)
+        return self._fuse(self.ids(items), self._id_gate()[items], self.text[items], self.is_item[items])  # (..., D)
 
 
 def _centre(text: torch.Tensor) -> torch.Tensor:
