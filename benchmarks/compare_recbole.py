@@ -54,6 +54,8 @@ import numpy as np
 # chronorec is not installed: chronorec is imported only inside the functions the parent runs.
 
 FAST_SCHEDULE = {"lr": 2e-3, "lr_schedule": "cosine", "warmup_epochs": 2, "epochs": 45}
+# Chosen on seed 0's validation NDCG@10 among lr 3e-3..5e-3 with cosine over 15 or 20 epochs.
+SHORT_SCHEDULE = {"lr": 4e-3, "lr_schedule": "cosine", "warmup_epochs": 1, "epochs": 20}
 
 RECBOLE_REQUIREMENTS = [
     "torch==2.13.0", "recbole==1.2.1", "numpy==1.26.4", "pandas==2.2.3", "scipy==1.13.1", "scikit-learn==1.5.2",
@@ -533,10 +535,11 @@ def compare(args: argparse.Namespace) -> None:
         params = {"dim": DIM, "layers": LAYERS[model], "dropout": args.dropout}
         if model == "sasrec":
             params |= {"heads": HEADS, "ffn_mult": INNER // DIM}
-        # chronorec's defaults, the like-for-like architecture, and its documented fast schedule
-        # (README: best validation in about 2 minutes); the protocol of every other setting is shared.
+        # chronorec's defaults, the like-for-like architecture, its documented fast schedule (README:
+        # best validation in about 2 minutes) and a shorter one; every other setting is shared.
         variants = [("", {}, True), (" (repeat_bias=False)", {}, False),
-                    (" (lr 2e-3, cosine over 45 epochs)", FAST_SCHEDULE, True)]
+                    (" (lr 2e-3, cosine over 45 epochs)", FAST_SCHEDULE, True),
+                    (" (lr 4e-3, cosine over 20 epochs)", SHORT_SCHEDULE, True)]
         for suffix, schedule, repeat_bias in variants:
             slug = suffix.strip(" ()").replace(" ", "-").replace("=", "-").replace(",", "")
             run_dir = fresh_dir(args.work / "runs" / f"chronorec-{model}{'-' + slug if slug else ''}")

@@ -5,7 +5,7 @@ import torch
 
 from chronorec.evaluate.metrics import mask_padding_and_seen, pessimistic_rank
 from chronorec.evaluate.topk import chunked_rank_topk
-from chronorec.models.losses import add_repeat_bias
+from chronorec.models.losses import add_repeat_bias_
 
 
 @pytest.mark.parametrize("exclude_seen, bias", [(False, None), (False, -1.5), (True, None)])
@@ -17,7 +17,7 @@ def test_chunked_equals_exact(exclude_seen, bias):
     history = torch.tensor([[0, 5, 2], [0, 0, 7], [3, 4, 1], [0, 0, 0], [8, 9, 10], [0, 0, 3], [11, 12, 13]])
     exact = hidden @ items.T
     if bias is not None:
-        exact = add_repeat_bias(exact, history, torch.tensor(bias))
+        exact = add_repeat_bias_(exact, history, torch.tensor(bias))
     mask_padding_and_seen(exact, history if exclude_seen else None)
     ranks, top_scores, top_items = chunked_rank_topk(
         hidden, items, targets, 10, chunk=97, history=history, repeat_bias=bias, exclude_seen=exclude_seen

@@ -83,3 +83,23 @@ def test_several_vectors_per_row_score_each_item_by_their_best_match():
         for n, t in enumerate(targets.tolist())]
     expected = torch.stack([-F.log_softmax(r, 0)[0] for r in rows]).mean()
     torch.testing.assert_close(sampled(hidden, items, targets, negatives=negatives), expected)
+
+
+def test_repeat_bias_in_full_softmax_matches_a_dense_mask_and_backpropagates():
+    """The in-place scatter adds the bias once per distinct history item, for (N, D) and (N, K, D) rows."""
+    torch.manual_seed(0)
+    items = torch.randn(8, 4, requires_grad=True)
+    history = torch.tensor([[0, 3, 5], [2, 0, 0]])  # distinct items, 0 = padding
+    targets = torch.tensor([5, 1])
+    seen = torch.zeros(2, 8)
+    seen[0, [3, 5]] = seen[1, 2] = 1.0
+    for hidden in (torch.randn(2, 4, requires_grad=True), torch.randn(2, 3, 4, requires_grad=True)):
+        bias = torch.tensor(0.7, requires_grad=True)
+        logits = hidden @ items.T
+        logits = (logits.amax(dim=1) if hidden.dim() == 3 else logits) + bias * seen
+        expected = F.cross_entropy(logits[:, 1:], targets - 1)
+        loss = full_softmax_loss(hidden, items, targets, (history, bias))
+        torch.testing.assert_close(loss, expected)
+        grads = torch.autograd.grad(loss, (hidden, items, bias))
+        for got, want in zip(grads, torch.autograd.grad(expected, (hidden, items, bias))):
+            torch.testing.assert_close(got, want)

@@ -19,7 +19,7 @@ from chronorec.data.batches import SeqBatch
 from chronorec.data.dataset import SequenceData
 from chronorec.data.split import Split
 from chronorec.models.layers import small_embedding
-from chronorec.models.losses import ItemLoss, add_repeat_bias, full_softmax_loss
+from chronorec.models.losses import ItemLoss, add_repeat_bias_, full_softmax_loss
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +96,7 @@ class SequenceModel(Recommender):
         hidden = self.encode(batch)[:, -1]  # (B, D): left padding puts the latest event last
         scores = hidden @ self.item_vectors().T  # (B, I + 1)
         if self.repeat_bias is not None:
-            scores = add_repeat_bias(scores, distinct_history(batch.items), self.repeat_bias)
+            scores = add_repeat_bias_(scores, distinct_history(batch.items), self.repeat_bias)
         return scores
 
     def history_logit_index(self, items: torch.Tensor, targets: SeqBatch) -> torch.Tensor | None:
