@@ -7,7 +7,8 @@ weight as ``chronorec train --init`` does. Fine-tuning runs on all training user
 ``--fractions`` share of them (the same users for every objective within a seed): pre-training sees
 every user's history, fine-tuning only some users' targets, which is where a learned representation
 should help most. Test metrics are full-ranking on the split's test cases of all users. Prints a table
-(mean ± std over seeds) and writes JSON with every run.
+(mean ± std over seeds) and writes JSON with every run after each one; run again with the same
+settings (more ``--seeds``, say), it keeps the finished runs and does the rest.
 
     python benchmarks/pretrain.py data/ml-100k --seeds 3 --threads 1 --out benchmarks/results/pretrain.json
 """
@@ -15,6 +16,7 @@ should help most. Test metrics are full-ranking on the split's test cases of all
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -27,6 +29,7 @@ from rich.table import Table
 
 from chronorec._io import write_json
 from chronorec.api import machine_info
+from chronorec.cli import parse_settings
 from chronorec.data.dataset import load_dataset
 from chronorec.data.split import make_split
 from chronorec.evaluate.harness import evaluate_cases
@@ -35,13 +38,21 @@ from chronorec.pretrain import OBJECTIVES, pretrain
 from chronorec.pretrain.finetune import fit_on_split, user_subset
 from chronorec.train.checkpoint import init_from
 from chronorec.train.config import TrainConfig
-from chronorec.cli import parse_settings
 
 SCRATCH = "none"
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def earlier_runs(path: Path, report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runs of an earlier report at ``path`` made with the same settings as ``report`` (else none)."""
+    if not path.exists():
+        return []
+    earlier = json.loads(path.read_text())
+    same = ("data", "model", "model_params", "objective_params", "split", "fractions", "budget")
+    return earlier.get("runs", []) if all(earlier.get(key) == report[key] for key in same) else []
 
 
 def main() -> None:
@@ -65,6 +76,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs-dir", type=Path, default=None, help="keep the pre-training run folders here")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/pretrain.json"))
+    parser.add_argument("--fresh", action="store_true",
+                        help="ignore the runs already in --out (by default those with the same settings are kept)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -86,11 +99,17 @@ def main() -> None:
                    "finetune_epochs": args.epochs, "patience": args.patience, "lr": args.lr},
         "runs": [],
     }
+    report["runs"] = [] if args.fresh else earlier_runs(args.out, report)
+    done = {(r["seed"], r["objective"], r["fraction"]) for r in report["runs"]}
+    if done:
+        print(f"keeping {len(done)} finished runs from {args.out} (--fresh to redo them)")
     with tempfile.TemporaryDirectory() as tmp:
         runs_dir = args.runs_dir or Path(tmp)
         for seed in range(args.seeds):
             subsets = {f: (None if f >= 1 else user_subset(data, split, f, seed)) for f in fractions}
             for objective in objectives:
+                if all((seed, objective, f) in done for f in fractions):
+                    continue  # finished in an earlier invocation: no need to pre-train again
                 init_dir, pre_seconds, pre_loss = None, 0.0, None
                 if objective != SCRATCH:
                     pre = pretrain(data, objective, args.model, runs_dir / f"{objective}-seed{seed}",
@@ -100,6 +119,8 @@ def main() -> None:
                                    max_users=args.pretrain_users, progress=False)
                     init_dir, pre_seconds, pre_loss = pre.run_dir, pre.seconds, pre.losses
                 for fraction, users in subsets.items():
+                    if (seed, objective, fraction) in done:
+                        continue
                     torch.manual_seed(seed)  # the same initial weights for what --init does not copy
                     model = build_model(args.model, params, num_items=data.num_items,
                                         num_event_types=data.num_event_types, max_len=args.max_len)
