@@ -52,7 +52,7 @@ def add_repeat_bias_(logits: torch.Tensor, history: torch.Tensor, bias: torch.Te
     ``history`` holds each item at most once per row, 0 elsewhere (column 0 is padding, so what lands
     there is never read). Scattering into the logits touches ``T`` entries per row: no ``(N, I)`` mask
     and no copy of the logits (a third of a training step's loss time on MovieLens). ``logits`` must
-    be a tensor autograd does not keep for backward (a matmul's output is; an ``amax`` output is not).
+    be a tensor that autograd does not keep for backward: a matmul's output, not an ``amax``'s.
     """
     return logits.scatter_add_(1, history, bias.expand(history.shape).to(logits.dtype))
 
