@@ -96,7 +96,7 @@ class SequenceModel(Recommender):
         hidden = self.encode(batch)[:, -1]  # (B, D): left padding puts the latest event last
         scores = hidden @ self.item_vectors().T  # (B, I + 1)
         if self.repeat_bias is not None:
-            scores = add_repeat_bias_(scores, distinct_history(batch.items), self.repeat_bias)
+            add_repeat_bias_(scores, distinct_history(batch.items), self.repeat_bias)  # in place
         return scores
 
     def history_logit_index(self, items: torch.Tensor, targets: SeqBatch) -> torch.Tensor | None:
