@@ -47,7 +47,7 @@ def test_unknown_model_and_missing_run_are_clear_errors(tmp_path):
 
 
 def test_every_command_has_useful_help():
-    for command in ("prepare", "train", "evaluate", "recommend", "benchmark", "datasets", "explain", "interests", "serve", "pretrain", "embed", "similar"):
+    for command in ("prepare", "train", "evaluate", "compare", "recommend", "benchmark", "datasets", "explain", "interests", "serve", "pretrain", "embed", "similar"):
         proc = run(command, "--help")
         assert proc.returncode == 0 and "Usage" in proc.stdout, command
 
@@ -73,6 +73,12 @@ def test_tour_prepare_train_evaluate_recommend_benchmark(tmp_path):
     first = json.loads((tmp_path / "runs/s/metrics.json").read_text())
     again = json.loads((tmp_path / "runs/again/metrics.json").read_text())
     assert first["test"] == again["test"]  # a run's config.toml reproduces it
+    proc = run("compare", "runs/s", "runs/again,runs/s", "--json", "cmp.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    paired = json.loads((tmp_path / "cmp.json").read_text())["groups"][1]["paired"]
+    assert paired["difference"] == 0.0 and paired["ci_low"] == paired["ci_high"] == 0.0
+    proc = run("compare", "runs/s", cwd=tmp_path)
+    assert proc.returncode == 2 and "at least two" in proc.stderr
     proc = run("benchmark", "data", "--models", "pop,markov", "--out", "results.json", "--no-progress", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "results.json").read_text())

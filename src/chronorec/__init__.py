@@ -15,8 +15,8 @@ __version__ = "0.1.0"
 
 # The functions deliberately shadow the subpackages of the same name (``chronorec.train`` the function,
 # ``chronorec.train.trainer`` the module): the API reads naturally and the modules stay importable.
-from chronorec.api import benchmark, evaluate, prepare, recommend, train  # noqa: E402
+from chronorec.api import benchmark, compare, evaluate, prepare, recommend, train  # noqa: E402
 from chronorec.data.dataset import load_dataset  # noqa: E402
 from chronorec.train.config import TrainConfig  # noqa: E402
 
-__all__ = ["prepare", "train", "evaluate", "recommend", "benchmark", "TrainConfig", "load_dataset", "__version__"]
+__all__ = ["prepare", "train", "evaluate", "compare", "recommend", "benchmark", "TrainConfig", "load_dataset", "__version__"]

@@ -16,6 +16,7 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,8 @@ from chronorec.data.prepare import prepare as _prepare
 from chronorec.data.split import make_split
 from chronorec.errors import ChronorecError
 from chronorec.evaluate.harness import evaluate_cases
-from chronorec.evaluate.metrics import mask_padding_and_seen
+from chronorec.evaluate.metrics import mask_padding_and_seen, parse_metric, per_case_metric
+from chronorec.evaluate.paired import PairedComparison, paired_bootstrap
 from chronorec.train.checkpoint import load_model
 from chronorec.train.config import TrainConfig
 from chronorec.train.trainer import TrainResult, fit, resolve_device
@@ -103,6 +105,74 @@ def evaluate(
         device=resolve_device(device), memory_budget_mb=config.eval_memory_mb,
     )
     return Evaluation(Path(run_dir), config.model, split, seen, result.metrics, len(cases))
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    """One group of runs (e.g. a model's seeds) against the first group of :func:`compare`, case by case."""
+
+    run_dirs: list[Path]
+    model: str
+    mean: float  # the metric averaged over cases and over the group's runs
+    paired: PairedComparison | None  # None for the baseline group itself
+
+
+def compare(
+    runs: Sequence[str | Path | Sequence[str | Path]],
+    split: str = "test",
+    *,
+    metric: str = "NDCG@10",
+    resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    device: str = "auto",
+) -> list[RunComparison]:
+    """Evaluate runs on the same cases and compare each group with the first (paired bootstrap of ``metric``).
+
+    Each entry of ``runs`` is a run folder or a list of them (one model's seeds, say), whose per-case
+    values are averaged before the comparison, so seed noise and user noise both shrink. All runs
+    must share a dataset, split and candidate set (``exclude_seen``).
+    """
+    groups = [[Path(r)] if isinstance(r, (str, Path)) else [Path(x) for x in r] for r in runs]
+    if len(groups) < 2 or not all(groups):
+        raise ChronorecError("compare needs at least two groups of run folders: a baseline and one or more candidates")
+    if split not in ("valid", "test"):
+        raise ChronorecError(f"unknown split '{split}' (choose valid or test)")
+    name, k = parse_metric(metric)
+    first = groups[0][0]
+    reference: tuple[TrainConfig, torch.Tensor] | None = None
+
+    def case_values(run_dir: Path) -> tuple[str, torch.Tensor]:
+        nonlocal reference
+        config, model, data = load_run(run_dir, device)
+        if reference is not None:
+            ref = reference[0]
+            for field_name in ("data", "split", "exclude_seen"):
+                mine, theirs = getattr(config, field_name), getattr(ref, field_name)
+                if mine != theirs:
+                    raise ChronorecError(f"{run_dir}: {field_name} is {mine!r}, but {first} has {theirs!r}: not the same cases")
+        cases = getattr(make_split(data, config.split), split)
+        result = evaluate_cases(
+            model, data, cases, max_len=config.max_len, ks=(k,), exclude_seen=config.exclude_seen,
+            device=resolve_device(device), memory_budget_mb=config.eval_memory_mb,
+        )
+        if reference is None:
+            reference = (config, result.users)
+        elif not torch.equal(result.users, reference[1]):
+            raise ChronorecError(f"{run_dir}: its {split} cases are not those of {first}")
+        return config.model, per_case_metric(result.ranks, name, k)
+
+    out: list[RunComparison] = []
+    base: torch.Tensor | None = None
+    for group in groups:
+        evaluated = [case_values(run_dir) for run_dir in group]
+        values = torch.stack([v for _, v in evaluated]).mean(dim=0)  # (C,): averaged over the group's runs
+        model = "/".join(dict.fromkeys(m for m, _ in evaluated))
+        paired = None if base is None else paired_bootstrap(
+            base, values, metric=metric, resamples=resamples, confidence=confidence, seed=seed)
+        base = values if base is None else base
+        out.append(RunComparison(group, model, values.mean().item(), paired))
+    return out
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ Errors in the user's input print one line to stderr (no traceback) and exit with
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -196,6 +197,45 @@ def evaluate(
     if json_out:
         write_json(json_out, {"run_dir": str(ev.run_dir), "model": ev.model, "split": split,
                               "exclude_seen": ev.exclude_seen, "cases": ev.cases, "metrics": ev.metrics})
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[str], typer.Argument(help="Run folders; the first is the baseline. Join one model's seeds with commas (runs/a-seed0,runs/a-seed1) to average them per case.")],
+    split: Annotated[str, typer.Option(help="valid or test.")] = "test",
+    metric: Annotated[str, typer.Option(help="HR, NDCG, MRR or Recall at a cut-off.")] = "NDCG@10",
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples of the cases.")] = 2000,
+    confidence: Annotated[float, typer.Option(help="Confidence level of the interval.")] = 0.95,
+    seed: Annotated[int, typer.Option(help="Seed of the resampling.")] = 0,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the comparison to this JSON file.")] = None,
+) -> None:
+    """Paired comparison on the same cases: each run's difference from the first, with a bootstrap interval."""
+    from chronorec import api
+    from chronorec._io import write_json
+
+    groups = [[part for part in arg.split(",") if part] for arg in runs]
+    rows = api.compare(groups, split, metric=metric, resamples=resamples, confidence=confidence, seed=seed)
+    # A short label per group (the first folder's name, + how many more); the JSON keeps full paths.
+    label = [row.run_dirs[0].name + (f" +{len(row.run_dirs) - 1}" if len(row.run_dirs) > 1 else "") for row in rows]
+    label = [name if name.startswith(row.model) else f"{name} ({row.model})" for name, row in zip(label, rows)]
+    table = Table(title=f"{metric} on {split}: each row against the first, case by case "
+                        f"({confidence:.0%} bootstrap interval of the difference)")
+    for col in ("runs", metric, "difference", "relative", "interval", "better / worse"):
+        table.add_column(col, justify="left" if col == "runs" else "right", overflow="fold")
+    table.add_row(label[0], _fmt(rows[0].mean), "", "", "", "")
+    for name, row in zip(label[1:], rows[1:]):
+        p = row.paired
+        assert p is not None
+        table.add_row(name, _fmt(row.mean), f"{p.difference:+.4f}" + (" *" if p.significant else ""),
+                      f"{p.relative:+.1%}", f"[{p.ci_low:+.4f}, {p.ci_high:+.4f}]", f"{p.better:,} / {p.worse:,}")
+    console.print(table)
+    cases = rows[1].paired.cases if rows[1].paired else 0
+    console.print(f"{cases:,} cases, {resamples:,} resamples; * the interval excludes 0.")
+    if json_out:
+        write_json(json_out, {"split": split, "metric": metric, "confidence": confidence, "groups": [
+            {"runs": [str(p) for p in r.run_dirs], "model": r.model, "mean": r.mean,
+             "paired": None if r.paired is None else {**dataclasses.asdict(r.paired), "relative": r.paired.relative}}
+            for r in rows]})
 
 
 @app.command()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from chronorec.data.schema import PAD
+from chronorec.errors import ChronorecError
 
 
 @torch.inference_mode()
@@ -36,18 +37,35 @@ def pessimistic_rank(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
     return at_or_above - 1
 
 
+METRICS = ("HR", "NDCG", "MRR", "Recall")
+
+
+def parse_metric(name: str) -> tuple[str, int]:
+    """``"NDCG@10"`` -> ``("NDCG", 10)``; a clear error for anything else."""
+    metric, _, k = name.partition("@")
+    if metric not in METRICS or not k.isdigit() or int(k) < 1:
+        raise ChronorecError(f"unknown metric '{name}' (use one of {', '.join(METRICS)} with a cut-off, e.g. NDCG@10)")
+    return metric, int(k)
+
+
+@torch.inference_mode()
+def per_case_metric(ranks: torch.Tensor, metric: str, k: int) -> torch.Tensor:
+    """Each case's ``metric@k`` ``(C,)`` float64 from its target's 0-based rank; their mean is the usual figure."""
+    ranks = ranks.to(torch.float64)
+    hit = ranks < k
+    if metric in ("HR", "Recall"):  # one relevant item per case, so the two coincide
+        return hit.to(torch.float64)
+    if metric == "NDCG":
+        return torch.where(hit, 1.0 / torch.log2(ranks + 2.0), 0.0)
+    if metric == "MRR":
+        return torch.where(hit, 1.0 / (ranks + 1.0), 0.0)
+    raise ChronorecError(f"unknown metric '{metric}' (choose {', '.join(METRICS)})")
+
+
 @torch.inference_mode()
 def metrics_from_ranks(ranks: torch.Tensor, ks: tuple[int, ...]) -> dict[str, float]:
     """HR, NDCG, MRR and Recall at every ``K`` in ``ks``, averaged over cases."""
-    ranks = ranks.to(torch.float64)
-    out: dict[str, float] = {}
-    for k in ks:
-        hit = ranks < k
-        out[f"HR@{k}"] = hit.double().mean().item()
-        out[f"NDCG@{k}"] = torch.where(hit, 1.0 / torch.log2(ranks + 2.0), 0.0).mean().item()
-        out[f"MRR@{k}"] = torch.where(hit, 1.0 / (ranks + 1.0), 0.0).mean().item()
-        out[f"Recall@{k}"] = out[f"HR@{k}"]
-    return out
+    return {f"{m}@{k}": per_case_metric(ranks, m, k).mean().item() for k in ks for m in METRICS}
 
 
 @torch.inference_mode()

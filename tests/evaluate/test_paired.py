@@ -1,0 +1,73 @@
+"""Paired comparisons: per-case metrics, the bootstrap interval, and `compare` on trained runs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import chronorec
+from chronorec.errors import ChronorecError
+from chronorec.evaluate.metrics import metrics_from_ranks, parse_metric, per_case_metric
+from chronorec.evaluate.paired import paired_bootstrap
+from tests.conftest import synthetic_sequences, write_prepared
+
+
+def test_per_case_metric_by_hand():
+    ranks = torch.tensor([0, 1, 4, 10])
+    assert per_case_metric(ranks, "NDCG", 10).tolist() == [1.0, 1 / math.log2(3), 1 / math.log2(6), 0.0]
+    assert per_case_metric(ranks, "MRR", 5).tolist() == [1.0, 0.5, 0.2, 0.0]
+    assert per_case_metric(ranks, "HR", 2).tolist() == [1.0, 1.0, 0.0, 0.0]
+    assert metrics_from_ranks(ranks, (10,))["NDCG@10"] == pytest.approx(per_case_metric(ranks, "NDCG", 10).mean().item())
+
+
+@pytest.mark.parametrize("name", ["NDCG", "NDCG@0", "AUC@10", "NDCG@x"])
+def test_parse_metric_rejects_unknown(name):
+    with pytest.raises(ChronorecError, match="unknown metric"):
+        parse_metric(name)
+
+
+def test_identical_models_differ_by_exactly_zero():
+    values = torch.rand(500, generator=torch.Generator().manual_seed(0))
+    result = paired_bootstrap(values, values.clone())
+    assert (result.difference, result.ci_low, result.ci_high) == (0.0, 0.0, 0.0)
+    assert not result.significant and result.better == result.worse == 0
+
+
+def test_interval_is_paired_and_covers_the_true_shift():
+    g = torch.Generator().manual_seed(1)
+    baseline = torch.rand(1000, generator=g)  # users differ a lot ...
+    candidate = baseline + 0.01 + 0.02 * (torch.rand(1000, generator=g) - 0.5)  # ... the models little
+    result = paired_bootstrap(baseline, candidate, resamples=1000, seed=3)
+    assert result.significant and result.ci_low < 0.01 < result.ci_high
+    assert result.ci_high - result.ci_low < 0.002  # unpaired, the spread between users alone gives ~.05
+    assert result.relative == pytest.approx(result.difference / baseline.double().mean().item())
+    assert paired_bootstrap(baseline, candidate, resamples=1000, seed=3) == result  # seeded: reproducible
+    swapped = paired_bootstrap(candidate, baseline, resamples=1000, seed=3)
+    assert swapped.difference == pytest.approx(-result.difference) and swapped.better == result.worse
+
+
+def test_bootstrap_rejects_mismatched_cases():
+    with pytest.raises(ChronorecError, match="equal-length"):
+        paired_bootstrap(torch.zeros(3), torch.zeros(4))
+
+
+def test_compare_trained_runs(tmp_path):
+    data = write_prepared(tmp_path / "ring", synthetic_sequences())
+    runs = {m: tmp_path / m for m in ("pop", "markov")}
+    for model, out in runs.items():
+        chronorec.train(data, out=out, model=model, progress=False)
+    rows = chronorec.compare([runs["pop"], [runs["markov"], runs["markov"]]], "test")
+    pop, markov = rows
+    assert pop.paired is None and markov.model == "markov" and len(markov.run_dirs) == 2
+    assert pop.mean == pytest.approx(chronorec.evaluate(runs["pop"], "test").metrics["NDCG@10"])
+    assert markov.mean == pytest.approx(chronorec.evaluate(runs["markov"], "test").metrics["NDCG@10"])
+    assert markov.paired.significant and markov.paired.difference > 0  # the ring is a first-order chain
+
+    other = write_prepared(tmp_path / "other", synthetic_sequences(seed=5))
+    chronorec.train(other, out=tmp_path / "elsewhere", model="pop", progress=False)
+    with pytest.raises(ChronorecError, match="data is"):
+        chronorec.compare([runs["pop"], tmp_path / "elsewhere"])
+    with pytest.raises(ChronorecError, match="at least two"):
+        chronorec.compare([runs["pop"]])
