@@ -51,6 +51,8 @@ def test_interval_is_paired_and_covers_the_true_shift():
 def test_bootstrap_rejects_mismatched_cases():
     with pytest.raises(ChronorecError, match="equal-length"):
         paired_bootstrap(torch.zeros(3), torch.zeros(4))
+    with pytest.raises(ChronorecError, match="resamples"):
+        paired_bootstrap(torch.zeros(3), torch.zeros(3), resamples=0)
 
 
 def test_compare_trained_runs(tmp_path):

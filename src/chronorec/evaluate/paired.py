@@ -57,6 +57,8 @@ def paired_bootstrap(
     """
     if baseline.shape != candidate.shape or baseline.dim() != 1:
         raise ChronorecError(f"paired comparison needs two equal-length case vectors, got {tuple(baseline.shape)} and {tuple(candidate.shape)}")
+    if resamples < 1:
+        raise ChronorecError(f"resamples must be at least 1, got {resamples}")
     if not 0 < confidence < 1:
         raise ChronorecError(f"confidence must be between 0 and 1, got {confidence}")
     n = baseline.numel()
