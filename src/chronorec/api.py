@@ -30,7 +30,7 @@ from chronorec.data.prepare import PrepareConfig, PrepareResult
 from chronorec.data.prepare import prepare as _prepare
 from chronorec.data.split import make_split
 from chronorec.errors import ChronorecError
-from chronorec.evaluate.harness import evaluate_cases
+from chronorec.evaluate.harness import EvalResult, evaluate_cases
 from chronorec.evaluate.metrics import mask_padding_and_seen, parse_metric, per_case_metric
 from chronorec.evaluate.paired import PairedComparison, paired_bootstrap
 from chronorec.train.checkpoint import load_model
@@ -86,6 +86,22 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[TrainConfig, Any
     return config, model, load_dataset(config.data)
 
 
+def _evaluate_run(
+    run_dir: str | Path, split: str, *, exclude_seen: bool | None, ks: tuple[int, ...] | None, device: str
+) -> tuple[TrainConfig, EvalResult]:
+    """A run's config and its full-ranking result on ``split`` (the run's own settings unless overridden)."""
+    if split not in ("valid", "test"):
+        raise ChronorecError(f"unknown split '{split}' (choose valid or test)")
+    config, model, data = load_run(run_dir, device)
+    cases = getattr(make_split(data, config.split), split)
+    result = evaluate_cases(
+        model, data, cases, max_len=config.max_len, ks=ks or tuple(config.ks),
+        exclude_seen=config.exclude_seen if exclude_seen is None else exclude_seen,
+        device=resolve_device(device), memory_budget_mb=config.eval_memory_mb,
+    )
+    return config, result
+
+
 def evaluate(
     run_dir: str | Path,
     split: str = "test",
@@ -95,16 +111,8 @@ def evaluate(
     device: str = "auto",
 ) -> Evaluation:
     """Evaluate a trained run on its validation or test cases, ranking every item."""
-    if split not in ("valid", "test"):
-        raise ChronorecError(f"unknown split '{split}' (choose valid or test)")
-    config, model, data = load_run(run_dir, device)
-    cases = getattr(make_split(data, config.split), split)
-    seen = config.exclude_seen if exclude_seen is None else exclude_seen
-    result = evaluate_cases(
-        model, data, cases, max_len=config.max_len, ks=ks or tuple(config.ks), exclude_seen=seen,
-        device=resolve_device(device), memory_budget_mb=config.eval_memory_mb,
-    )
-    return Evaluation(Path(run_dir), config.model, split, seen, result.metrics, len(cases))
+    config, result = _evaluate_run(run_dir, split, exclude_seen=exclude_seen, ks=ks, device=device)
+    return Evaluation(Path(run_dir), config.model, split, result.exclude_seen, result.metrics, len(result.ranks))
 
 
 @dataclass(frozen=True)
@@ -136,42 +144,30 @@ def compare(
     groups = [[Path(r)] if isinstance(r, (str, Path)) else [Path(x) for x in r] for r in runs]
     if len(groups) < 2 or not all(groups):
         raise ChronorecError("compare needs at least two groups of run folders: a baseline and one or more candidates")
-    if split not in ("valid", "test"):
-        raise ChronorecError(f"unknown split '{split}' (choose valid or test)")
     name, k = parse_metric(metric)
     first = groups[0][0]
-    reference: tuple[TrainConfig, torch.Tensor] | None = None
-
-    def case_values(run_dir: Path) -> tuple[str, torch.Tensor]:
-        nonlocal reference
-        config, model, data = load_run(run_dir, device)
-        if reference is not None:
-            ref = reference[0]
+    ref_config, ref_result = _evaluate_run(first, split, exclude_seen=None, ks=(k,), device=device)
+    out: list[RunComparison] = []
+    base = None
+    for group in groups:
+        models, per_run = [], []
+        for run_dir in group:
+            # The baseline run was evaluated above, as the reference for every check.
+            config, result = (ref_config, ref_result) if run_dir is first else _evaluate_run(
+                run_dir, split, exclude_seen=None, ks=(k,), device=device)
             for field_name in ("data", "split", "exclude_seen"):
-                mine, theirs = getattr(config, field_name), getattr(ref, field_name)
+                mine, theirs = getattr(config, field_name), getattr(ref_config, field_name)
                 if mine != theirs:
                     raise ChronorecError(f"{run_dir}: {field_name} is {mine!r}, but {first} has {theirs!r}: not the same cases")
-        cases = getattr(make_split(data, config.split), split)
-        result = evaluate_cases(
-            model, data, cases, max_len=config.max_len, ks=(k,), exclude_seen=config.exclude_seen,
-            device=resolve_device(device), memory_budget_mb=config.eval_memory_mb,
-        )
-        if reference is None:
-            reference = (config, result.users)
-        elif not torch.equal(result.users, reference[1]):
-            raise ChronorecError(f"{run_dir}: its {split} cases are not those of {first}")
-        return config.model, per_case_metric(result.ranks, name, k)
-
-    out: list[RunComparison] = []
-    base: torch.Tensor | None = None
-    for group in groups:
-        evaluated = [case_values(run_dir) for run_dir in group]
-        values = torch.stack([v for _, v in evaluated]).mean(dim=0)  # (C,): averaged over the group's runs
-        model = "/".join(dict.fromkeys(m for m, _ in evaluated))
+            if not torch.equal(result.users, ref_result.users):
+                raise ChronorecError(f"{run_dir}: its {split} cases are not those of {first}")
+            models.append(config.model)
+            per_run.append(per_case_metric(result.ranks, name, k))
+        values = torch.stack(per_run).mean(dim=0)  # (C,): averaged over the group's runs
         paired = None if base is None else paired_bootstrap(
             base, values, metric=metric, resamples=resamples, confidence=confidence, seed=seed)
         base = values if base is None else base
-        out.append(RunComparison(group, model, values.mean().item(), paired))
+        out.append(RunComparison(group, "/".join(dict.fromkeys(models)), values.mean().item(), paired))
     return out
 
 

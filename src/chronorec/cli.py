@@ -229,8 +229,7 @@ def compare(
         table.add_row(name, _fmt(row.mean), f"{p.difference:+.4f}" + (" *" if p.significant else ""),
                       f"{p.relative:+.1%}", f"[{p.ci_low:+.4f}, {p.ci_high:+.4f}]", f"{p.better:,} / {p.worse:,}")
     console.print(table)
-    cases = rows[1].paired.cases if rows[1].paired else 0
-    console.print(f"{cases:,} cases, {resamples:,} resamples; * the interval excludes 0.")
+    console.print(f"{p.cases:,} cases, {resamples:,} resamples; * the interval excludes 0.")
     if json_out:
         write_json(json_out, {"split": split, "metric": metric, "confidence": confidence, "groups": [
             {"runs": [str(p) for p in r.run_dirs], "model": r.model, "mean": r.mean,
