@@ -46,6 +46,14 @@ def test_unknown_model_and_missing_run_are_clear_errors(tmp_path):
     assert proc.returncode == 2 and "not a run folder" in proc.stderr
 
 
+def test_usage_errors_are_click_messages_not_tracebacks(tmp_path):
+    proc = run("train", str(tmp_path), "--no-such-option", "1")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "No such option: --no-such-option" in proc.stderr
+    proc = run("no-such-command")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "no-such-command" in proc.stderr
+
+
 def test_every_command_has_useful_help():
     for command in ("prepare", "train", "evaluate", "compare", "recommend", "benchmark", "datasets", "explain", "interests", "serve", "pretrain", "embed", "similar"):
         proc = run(command, "--help")

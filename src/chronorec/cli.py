@@ -452,24 +452,12 @@ def datasets_fetch(
 
 
 def main() -> None:
-    """Entry point: run the app, turning user-facing errors into one line and exit code 2."""
+    """Entry point: Click reports usage errors itself (exit 2); chronorec's own errors become one line, exit 2."""
     try:
-        app(standalone_mode=False)
+        app()  # standalone mode: usage errors, --help, Exit and Ctrl-C are handled by Click
     except ChronorecError as err:
         print(f"chronorec: error: {err}", file=sys.stderr)
         sys.exit(2)
-    except typer.Exit as exit_:
-        sys.exit(exit_.exit_code)
-    except typer.Abort:
-        print("chronorec: aborted", file=sys.stderr)
-        sys.exit(1)
-    except Exception as err:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(err, click.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
-        raise
 
 
 if __name__ == "__main__":
