@@ -7,11 +7,13 @@ import pytest
 import torch
 
 from chronorec.data.batches import SeqBatch
+from chronorec.data.dataset import load_dataset
 from chronorec.errors import ChronorecError
 from chronorec.models import MODELS
 from chronorec.models.multiscale import MultiScale, MultiScaleConfig
 from chronorec.train.config import TrainConfig
 from chronorec.train.trainer import fit
+from tests.conftest import write_prepared
 
 T0 = 1_600_000_000
 MIN, HOUR, DAY = 60, 3600, 86_400
@@ -131,3 +133,17 @@ def test_learns_the_ring_and_beats_pop(ring_dataset, tmp_path, monkeypatch):
     cfg = TrainConfig(model="multiscale", model_params=params, epochs=25, lr=5e-3, **common)
     result = fit(cfg, tmp_path / "multiscale", show_progress=False)
     assert result.valid["NDCG@10"] > pop.valid["NDCG@10"] + 0.2
+
+
+def test_whole_day_timestamps_warn_that_session_and_day_coincide(tmp_path):
+    days = {"u1": [("a", T0 - T0 % DAY), ("b", T0 - T0 % DAY), ("c", T0 - T0 % DAY + 3 * DAY)]}
+    data = load_dataset(write_prepared(tmp_path / "days", days))
+    [warning] = _model().data_warnings(data)
+    assert "days: every timestamp is a whole day" in warning and "session, day scales" in warning
+    assert warning.endswith("--set scales=day,week,all keeps one of them")
+    assert _model(scales=("session", "all")).data_warnings(data) == []  # one of them only: nothing to say
+    # The claim itself: on whole-day times the session and day windows select the same events.
+    masks = _model().scale_masks(_batch([[1, 2, 3, 4]], 6, offsets=[[0, DAY, DAY, 2 * DAY]]))
+    assert torch.equal(masks[:, SESSION], masks[:, DAY_])
+    seconds = {"u1": [("a", T0), ("b", T0 + 5), ("c", T0 + DAY)]}
+    assert _model().data_warnings(load_dataset(write_prepared(tmp_path / "secs", seconds))) == []

@@ -44,6 +44,10 @@ class Recommender(nn.Module):
     def fit(self, data: SequenceData, split: Split) -> None:
         """Learn from the training part of ``split`` (count-based models); neural models do nothing here."""
 
+    def data_warnings(self, data: SequenceData) -> list[str]:
+        """Why this model's settings may not suit ``data`` (printed before training); none by default."""
+        return []
+
     def score(self, batch: SeqBatch) -> torch.Tensor:
         """Scores ``(B, I + 1)`` for the next item after each history; column 0 is padding."""
         raise NotImplementedError

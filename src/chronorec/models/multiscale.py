@@ -18,11 +18,13 @@ import torch
 from torch import nn
 
 from chronorec.data.batches import SeqBatch
+from chronorec.data.dataset import SequenceData
 from chronorec.errors import ChronorecError
 from chronorec.models.base import SequenceModel
 from chronorec.models.layers import TransformerTrunk, causal_padding_mask, masked_softmax
 
 WINDOW_NAMES = {24.0: "day", 168.0: "week"}
+DAY_SECONDS = 86_400
 
 
 def window_name(hours: float) -> str:
@@ -108,6 +110,22 @@ class MultiScale(SequenceModel):
         )
         self.scale_norm = nn.LayerNorm(dim)
         self.gate = nn.Linear(dim, S)
+
+    def data_warnings(self, data: SequenceData) -> list[str]:
+        """Scales that hold exactly the same events because every timestamp is a whole day (e.g. Amazon)."""
+        if len(data.timestamps) == 0 or (data.timestamps % DAY_SECONDS).any():
+            return []
+        # Gaps are 0 within a day and >= a day across days, so the session and every window up to a
+        # day all hold "the events of the last event's day".
+        same = [s for s in self.scale_names if s == "session" or self.window_seconds.get(s, DAY_SECONDS + 1) <= DAY_SECONDS]
+        if len(same) < 2:
+            return []
+        keep = [s for s in self.scale_names if s not in same[:-1]]
+        message = (
+            f"{data.name}: every timestamp is a whole day, so the {', '.join(same)} scales hold the same events;"
+            f" --set scales={','.join(keep)} keeps one of them"
+        )
+        return [message]
 
     def reference_times(self, batch: SeqBatch) -> torch.Tensor:
         """Moment of prediction ``(B, T)`` for every position (see the class docstring)."""

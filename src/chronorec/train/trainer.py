@@ -235,6 +235,9 @@ def _fit(
         num_event_types=data.num_event_types,
         max_len=config.max_len,
     ).to(device)
+    if ctx.is_main:
+        for warning in model.data_warnings(data):
+            print(f"warning: {warning}", file=sys.stderr)
     if config.text_features:
         from chronorec.text import attach_text_features, item_text_vectors, training_items
 
