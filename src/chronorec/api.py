@@ -33,6 +33,7 @@ from chronorec.errors import ChronorecError
 from chronorec.evaluate.harness import EvalResult, evaluate_cases
 from chronorec.evaluate.metrics import mask_padding_and_seen, parse_metric, per_case_metric
 from chronorec.evaluate.paired import PairedComparison, paired_bootstrap
+from chronorec.evaluate.stored import RANKS_FILE, load_ranks
 from chronorec.train.checkpoint import load_model
 from chronorec.train.config import TrainConfig
 from chronorec.train.trainer import TrainResult, fit, resolve_device
@@ -102,6 +103,18 @@ def _evaluate_run(
     return config, result
 
 
+def _run_ranks(run_dir: Path, split: str, *, device: str) -> tuple[TrainConfig, torch.Tensor, torch.Tensor]:
+    """A run's config, full-ranking ranks and users on ``split``: those stored by training while they
+    still match the run's data and weights, else evaluated now."""
+    if (run_dir / "config.toml").is_file() and (run_dir / RANKS_FILE).is_file():
+        config = TrainConfig.load(run_dir / "config.toml")
+        stored = load_ranks(run_dir, load_dataset(config.data), config.max_len, config.exclude_seen, split)
+        if stored is not None:
+            return config, *stored
+    config, result = _evaluate_run(run_dir, split, exclude_seen=None, ks=None, device=device)
+    return config, result.ranks, result.users
+
+
 def evaluate(
     run_dir: str | Path,
     split: str = "test",
@@ -146,23 +159,25 @@ def compare(
         raise ChronorecError("compare needs at least two groups of run folders: a baseline and one or more candidates")
     name, k = parse_metric(metric)
     first = groups[0][0]
-    ref_config, ref_result = _evaluate_run(first, split, exclude_seen=None, ks=(k,), device=device)
+    if split not in ("valid", "test"):
+        raise ChronorecError(f"unknown split '{split}' (choose valid or test)")
+    ref_config, ref_ranks, ref_users = _run_ranks(first, split, device=device)
     out: list[RunComparison] = []
     base = None
     for group in groups:
         models, per_run = [], []
         for run_dir in group:
             # The baseline run was evaluated above, as the reference for every check.
-            config, result = (ref_config, ref_result) if run_dir is first else _evaluate_run(
-                run_dir, split, exclude_seen=None, ks=(k,), device=device)
+            config, ranks, users = (ref_config, ref_ranks, ref_users) if run_dir is first else _run_ranks(
+                run_dir, split, device=device)
             for field_name in ("data", "split", "exclude_seen"):
                 mine, theirs = getattr(config, field_name), getattr(ref_config, field_name)
                 if mine != theirs:
                     raise ChronorecError(f"{run_dir}: {field_name} is {mine!r}, but {first} has {theirs!r}: not the same cases")
-            if not torch.equal(result.users, ref_result.users):
+            if not torch.equal(users, ref_users):
                 raise ChronorecError(f"{run_dir}: its {split} cases are not those of {first}")
             models.append(config.model)
-            per_run.append(per_case_metric(result.ranks, name, k))
+            per_run.append(per_case_metric(ranks, name, k))
         values = torch.stack(per_run).mean(dim=0)  # (C,): averaged over the group's runs
         paired = None if base is None else paired_bootstrap(
             base, values, metric=metric, resamples=resamples, confidence=confidence, seed=seed)

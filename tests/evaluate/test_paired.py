@@ -6,11 +6,15 @@ import math
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 import chronorec
+from chronorec import api
 from chronorec.errors import ChronorecError
 from chronorec.evaluate.metrics import metrics_from_ranks, parse_metric, per_case_metric
 from chronorec.evaluate.paired import paired_bootstrap
+from chronorec.evaluate.stored import RANKS_FILE
+from chronorec.train.checkpoint import WEIGHTS_FILE
 from tests.conftest import synthetic_sequences, write_prepared
 
 
@@ -73,3 +77,31 @@ def test_compare_trained_runs(tmp_path):
         chronorec.compare([runs["pop"], tmp_path / "elsewhere"])
     with pytest.raises(ChronorecError, match="at least two"):
         chronorec.compare([runs["pop"]])
+
+
+def test_compare_uses_ranks_stored_by_training_until_data_or_weights_change(tmp_path, monkeypatch):
+    data = write_prepared(tmp_path / "ring", synthetic_sequences())
+    runs = [tmp_path / m for m in ("pop", "markov")]
+    for run in runs:
+        chronorec.train(data, out=run, model=run.name, progress=False)
+        assert (run / RANKS_FILE).is_file()
+    expected = [row.mean for row in chronorec.compare(runs, "valid")]
+    calls = []
+    real = api.evaluate_cases
+    monkeypatch.setattr(api, "evaluate_cases", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    assert [row.mean for row in chronorec.compare(runs, "valid")] == expected and calls == []
+    # Other weights: the stored ranks no longer describe the model, so that run is evaluated again.
+    weights = runs[0] / WEIGHTS_FILE
+    save_file({name: tensor.flip(0).contiguous() for name, tensor in load_file(weights).items()}, weights)
+    rows = chronorec.compare(runs, "valid")
+    assert len(calls) == 1 and rows[0].mean == pytest.approx(chronorec.evaluate(runs[0], "valid").metrics["NDCG@10"])
+    assert rows[0].mean != expected[0]
+    calls.clear()
+    chronorec.train(data, out=runs[1], model="pop", progress=False)  # retrained: stores its own ranks
+    chronorec.train(data, out=runs[0], model="pop", progress=False)
+    rows = chronorec.compare(runs, "valid")
+    assert calls == [] and rows[1].paired.difference == 0.0
+    # Other data under the same path: every run is evaluated again, with the new data's cases.
+    write_prepared(data, synthetic_sequences(seed=3))
+    rows = chronorec.compare(runs, "valid")
+    assert len(calls) == 2 and rows[0].mean == pytest.approx(chronorec.evaluate(runs[0], "valid").metrics["NDCG@10"])

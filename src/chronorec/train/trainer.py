@@ -27,6 +27,7 @@ from chronorec.data.split import EvalCases, Split, make_split
 from chronorec.errors import ChronorecError
 from chronorec.evaluate.harness import evaluate_cases
 from chronorec.evaluate.metrics import metrics_from_ranks
+from chronorec.evaluate.stored import save_ranks
 from chronorec.models import Recommender, SequenceModel, build_model
 from chronorec.models.losses import SampledSoftmaxLoss
 from chronorec.train import checkpoint
@@ -372,14 +373,17 @@ def _finish(
                            history[-1]["seconds"] if history else 0.0, seconds_to_best, model.num_parameters(), history)
     if not model.trainable:
         checkpoint.save_model(run_dir, model, {"epoch": 0})
-    results = {
+    evaluations = {
         name: evaluate_cases(
             model, data, cases, max_len=config.max_len, ks=tuple(config.ks), exclude_seen=config.exclude_seen,
             device=device, memory_budget_mb=config.eval_memory_mb,
-        ).metrics
+        )
         for name, cases in (("valid", split.valid), ("test", split.test))
     }
+    results = {name: evaluation.metrics for name, evaluation in evaluations.items()}
     ctx.broadcast(results)
+    save_ranks(run_dir, data, config.max_len, config.exclude_seen,
+               {name: (evaluation.ranks, evaluation.users) for name, evaluation in evaluations.items()})
     train_seconds = history[-1]["seconds"] if history else 0.0
     result = TrainResult(
         run_dir=run_dir,
