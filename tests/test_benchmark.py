@@ -7,6 +7,7 @@ import pytest
 import chronorec
 from chronorec.cli import parse_variant
 from chronorec.errors import ChronorecError
+from chronorec.train.config import TrainConfig
 
 
 def test_variants_are_trained_with_their_settings_and_finished_runs_are_reused(ring_dataset, tmp_path):
@@ -40,3 +41,18 @@ def test_variant_syntax():
     for bad in ("", "chrono", "=chrono", "label="):
         with pytest.raises(ChronorecError, match="--variant expects"):
             parse_variant(bad)
+
+
+def test_variant_training_options_apply_to_that_entry_only(ring_dataset, tmp_path):
+    common = dict(epochs=2, max_len=10, batch_size=16, threads=1, device="cpu", progress=False, lr=1e-3)
+    variants = {"fast": ("sasrec", {"lr": 5e-3, "dim": 8, "heads": 1}), "plain": ("sasrec", {"dim": 8, "heads": 1})}
+    board = chronorec.benchmark(ring_dataset.path, ["fast", "plain"], tmp_path / "b.json", variants=variants, **common)
+    configs = {label: TrainConfig.load(tmp_path / "b-runs" / f"{label}-seed0" / "config.toml") for label in variants}
+    assert configs["fast"].lr == 5e-3 and configs["plain"].lr == 1e-3
+    assert configs["fast"].model_params == configs["plain"].model_params == {"dim": 8, "heads": 1}
+    assert board.report["models"]["fast"]["settings"] == variants["fast"][1]
+    for protocol in ("max_len=20", "split=temporal", "exclude_seen=true"):
+        key = protocol.split("=")[0]
+        with pytest.raises(ChronorecError, match=f"variant bad: {key} must be the same for every model"):
+            chronorec.benchmark(ring_dataset.path, ["bad"], tmp_path / "c.json",
+                                variants=dict([parse_variant(f"bad=sasrec {protocol}")]), **common)

@@ -254,7 +254,10 @@ def benchmark(
 
     An entry is a model name, or a label of ``variants`` (``label -> (model, settings)``), e.g.
     ``{"chrono-no-time-bias": ("chrono", {"time_bias": False})}`` for an ablation. ``options`` are
-    training settings shared by every entry. A run whose folder holds the same configuration is reused
+    training settings shared by every entry. A variant setting that names a training option (``lr``,
+    ``epochs``, ``weight_decay``...) overrides it for that entry only (a learning rate tuned for one
+    model, say); the others are model settings. The protocol (data, split, candidates, history length,
+    cut-offs) cannot be overridden. A run whose folder holds the same configuration is reused
     when finished and resumed from its last checkpoint when not, so a stopped benchmark picks up where
     it stopped.
     """
@@ -275,10 +278,11 @@ def benchmark(
     }
     for label in models:
         name, params = variants.get(label, (label, (model_params or {}).get(label, {})))
+        train_overrides, model_settings = _split_variant_settings(label, params)
         runs = []
         for seed in range(seeds):
             run_dir = runs_root / f"{label}-seed{seed}"
-            run_options = dict(options, seed=seed, model=name, model_params=params)
+            run_options = dict(options, **train_overrides, seed=seed, model=name, model_params=model_settings)
             same = _same_config(data, run_dir, run_options)
             finished = _finished_run(run_dir) if same else None
             runs.append(finished or train(data, out=run_dir, progress=progress,
@@ -302,6 +306,19 @@ def benchmark(
         }
         write_json(out, report)  # after every model, so a long benchmark leaves partial results
     return BenchmarkResult(out, report)
+
+
+PROTOCOL_OPTIONS = frozenset({"data", "model", "model_params", "seed", "split", "exclude_seen", "max_len", "ks"})
+
+
+def _split_variant_settings(label: str, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A variant's settings as (training-option overrides, model settings); protocol options are refused."""
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    protocol = sorted(PROTOCOL_OPTIONS & params.keys())
+    if protocol:
+        raise ChronorecError(f"variant {label}: {', '.join(protocol)} must be the same for every model of a benchmark")
+    train = {k: v for k, v in params.items() if k in train_fields}
+    return train, {k: v for k, v in params.items() if k not in train_fields}
 
 
 def _same_config(data: str | Path, run_dir: Path, options: dict[str, Any]) -> bool:

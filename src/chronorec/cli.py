@@ -259,7 +259,7 @@ def recommend(
 def benchmark(
     data: Annotated[Path, typer.Argument(help="Prepared dataset folder.")],
     models: Annotated[str, typer.Option(help="Comma-separated model names or --variant labels.")] = "pop,markov,gru4rec,sasrec",
-    variant: Annotated[Optional[list[str]], typer.Option(help="'LABEL=MODEL KEY=VALUE ...': a model with settings, e.g. 'chrono-no-time-bias=chrono time_bias=false'; list LABEL in --models. Repeatable.")] = None,
+    variant: Annotated[Optional[list[str]], typer.Option(help="'LABEL=MODEL KEY=VALUE ...': a model with settings, e.g. 'chrono-no-time-bias=chrono time_bias=false'; training options such as lr=1e-2 apply to that entry only; list LABEL in --models. Repeatable.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="JSON leaderboard to write.")] = Path("results.json"),
     runs_dir: Annotated[Optional[Path], typer.Option(help="Folder for the run folders (default: beside --out); finished runs there are reused.")] = None,
     max_len: Annotated[int, typer.Option(help="Events of history every model sees.")] = 50,
