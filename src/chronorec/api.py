@@ -108,7 +108,7 @@ def _run_ranks(run_dir: Path, split: str, *, device: str) -> tuple[TrainConfig, 
     still match the run's data and weights, else evaluated now."""
     if (run_dir / "config.toml").is_file() and (run_dir / RANKS_FILE).is_file():
         config = TrainConfig.load(run_dir / "config.toml")
-        stored = load_ranks(run_dir, load_dataset(config.data), config.max_len, config.exclude_seen, split)
+        stored = load_ranks(run_dir, load_dataset(config.data), config, split)
         if stored is not None:
             return config, *stored
     config, result = _evaluate_run(run_dir, split, exclude_seen=None, ks=None, device=device)

@@ -1,7 +1,7 @@
 """Per-case ranks kept in the run folder at the end of training, so comparisons need no second evaluation.
 
 The file records a fingerprint of everything the ranks depend on (the dataset's events, the model's
-weights and description, the history length and the candidate set); a stored split is used only when
+weights and description, the split, the history length and the candidate set); a stored split is used only when
 the fingerprint still matches, otherwise the run is evaluated again.
 """
 
@@ -16,11 +16,12 @@ import torch
 from chronorec._io import atomic_path
 from chronorec.data.dataset import SequenceData
 from chronorec.train.checkpoint import MODEL_FILE, WEIGHTS_FILE
+from chronorec.train.config import TrainConfig
 
 RANKS_FILE = "ranks.npz"
 
 
-def fingerprint(run_dir: Path, data: SequenceData, max_len: int, exclude_seen: bool) -> str:
+def fingerprint(run_dir: Path, data: SequenceData, config: TrainConfig) -> str:
     """Digest of the inputs that decide a run's ranks."""
     digest = hashlib.blake2b(digest_size=16)
     for array in (data.offsets, data.items, data.timestamps, data.event_types):
@@ -28,27 +29,25 @@ def fingerprint(run_dir: Path, data: SequenceData, max_len: int, exclude_seen: b
     for name in (WEIGHTS_FILE, MODEL_FILE):
         path = run_dir / name
         digest.update(path.read_bytes() if path.is_file() else b"-")
-    digest.update(f"{max_len}/{exclude_seen}".encode())
+    digest.update(f"{config.split}/{config.max_len}/{config.exclude_seen}".encode())
     return digest.hexdigest()
 
 
 def save_ranks(
-    run_dir: Path, data: SequenceData, max_len: int, exclude_seen: bool, results: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    run_dir: Path, data: SequenceData, config: TrainConfig, results: dict[str, tuple[torch.Tensor, torch.Tensor]]
 ) -> None:
     """Write ``{split: (ranks, users)}`` for a run whose model files are already written."""
     arrays = {f"{split}_{part}": tensor.cpu().numpy() for split, pair in results.items() for part, tensor in zip(("ranks", "users"), pair)}
     with atomic_path(run_dir / RANKS_FILE) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, fingerprint=fingerprint(run_dir, data, max_len, exclude_seen), **arrays)
+        np.savez(handle, fingerprint=fingerprint(run_dir, data, config), **arrays)
 
 
-def load_ranks(
-    run_dir: Path, data: SequenceData, max_len: int, exclude_seen: bool, split: str
-) -> tuple[torch.Tensor, torch.Tensor] | None:
+def load_ranks(run_dir: Path, data: SequenceData, config: TrainConfig, split: str) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Stored ``(ranks, users)`` of ``split``, or None when absent or made from other data, weights or settings."""
     path = run_dir / RANKS_FILE
     if not path.is_file():
         return None
     with np.load(path) as stored:
-        if f"{split}_ranks" not in stored or str(stored["fingerprint"]) != fingerprint(run_dir, data, max_len, exclude_seen):
+        if f"{split}_ranks" not in stored or str(stored["fingerprint"]) != fingerprint(run_dir, data, config):
             return None
         return torch.from_numpy(stored[f"{split}_ranks"]), torch.from_numpy(stored[f"{split}_users"])

@@ -382,8 +382,7 @@ def _finish(
     }
     results = {name: evaluation.metrics for name, evaluation in evaluations.items()}
     ctx.broadcast(results)
-    save_ranks(run_dir, data, config.max_len, config.exclude_seen,
-               {name: (evaluation.ranks, evaluation.users) for name, evaluation in evaluations.items()})
+    save_ranks(run_dir, data, config, {name: (evaluation.ranks, evaluation.users) for name, evaluation in evaluations.items()})
     train_seconds = history[-1]["seconds"] if history else 0.0
     result = TrainResult(
         run_dir=run_dir,
