@@ -78,6 +78,10 @@ def test_tour_prepare_train_evaluate_recommend_benchmark(tmp_path):
     assert proc.returncode == 0 and "title" in proc.stdout
     proc = run("train", "--config", "runs/s/config.toml", "--out", "runs/again", "--no-progress", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+    proc = run("train", "data", "--model", "pop", "--amp", "--compile", "--out", "runs/flags", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    config = (tmp_path / "runs/flags/config.toml").read_text()
+    assert "amp = true" in config and "compile = true" in config
     first = json.loads((tmp_path / "runs/s/metrics.json").read_text())
     again = json.loads((tmp_path / "runs/again/metrics.json").read_text())
     assert first["test"] == again["test"]  # a run's config.toml reproduces it

@@ -108,6 +108,8 @@ def train(
     text_features: Annotated[bool, typer.Option(help="Add language-model vectors of item titles and categories to the item embeddings.")] = False,
     init: Annotated[Optional[Path], typer.Option(help="Start from the matching weights of this run folder (e.g. from pretraining).")] = None,
     nproc: Annotated[int, typer.Option(help="Train with DDP in this many local processes (torchrun); --batch-size stays the global batch.")] = 1,
+    amp: Annotated[bool, typer.Option(help="bf16 autocast on CUDA (ignored on CPU).")] = False,
+    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model: for CUDA; on CPU it made training steps slower here (BENCHMARKS.md).")] = False,
 ) -> None:
     """Train a model; the run folder records the full config (rerun with --config RUN/config.toml).
 
@@ -129,7 +131,7 @@ def train(
                          lr_schedule=lr_schedule, warmup_epochs=warmup_epochs,
                          patience=patience, seed=seed, split=split, device=device,
                          loss=loss, negatives=negatives, init=str(init) if init else None,
-                         text_features=text_features or None).items()
+                         text_features=text_features or None, amp=amp or None, compile=compile_model or None).items()
         if v is not None
     }
     if set:
