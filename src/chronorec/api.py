@@ -159,15 +159,13 @@ def compare(
         raise ChronorecError("compare needs at least two groups of run folders: a baseline and one or more candidates")
     name, k = parse_metric(metric)
     first = groups[0][0]
-    if split not in ("valid", "test"):
-        raise ChronorecError(f"unknown split '{split}' (choose valid or test)")
     ref_config, ref_ranks, ref_users = _run_ranks(first, split, device=device)
     out: list[RunComparison] = []
     base = None
     for group in groups:
         models, per_run = [], []
         for run_dir in group:
-            # The baseline run was evaluated above, as the reference for every check.
+            # The baseline run was ranked above, as the reference for every check.
             config, ranks, users = (ref_config, ref_ranks, ref_users) if run_dir is first else _run_ranks(
                 run_dir, split, device=device)
             for field_name in ("data", "split", "exclude_seen"):
