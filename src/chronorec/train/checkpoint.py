@@ -41,12 +41,25 @@ def save_model(run_dir: Path, model: Recommender, extra: dict[str, Any] | None =
 
 
 def load_state_into(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Load weights; buffers whose size depends on the data (e.g. transition lists) are replaced, not copied."""
+    """Load weights; buffers whose size depends on the data (e.g. transition lists) are replaced, not copied.
+
+    A buffer the saved state lacks keeps its initial value: weights saved before the buffer existed
+    (e.g. ``lstm-attn``'s event-type counts, used only in training) still load. Missing or unexpected
+    parameters are a mismatch and a :class:`ChronorecError`.
+    """
+    state = dict(state)
     for name, buf in list(model.named_buffers()):
-        if name in state and state[name].shape != buf.shape:
+        if name not in state:
+            state[name] = buf
+        elif state[name].shape != buf.shape:
             owner = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
             setattr(owner, name.rpartition(".")[2], state[name].clone())
-    model.load_state_dict(state)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ChronorecError(
+            f"saved weights do not fit this {type(model).__name__} (missing: {', '.join(missing) or 'none'};"
+            f" unexpected: {', '.join(unexpected) or 'none'}); retrain the model"
+        )
 
 
 def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[Recommender, dict[str, Any]]:
@@ -68,7 +81,10 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple
         from chronorec.text import attach_text_features
 
         attach_text_features(model, state["item_embedding.text"], known=state.get("item_embedding.known"))
-    load_state_into(model, state)
+    try:
+        load_state_into(model, state)
+    except ChronorecError as error:
+        raise ChronorecError(f"{run_dir}: {error}") from None
     return model.to(device).eval(), meta
 
 
