@@ -48,9 +48,11 @@ def load_state_into(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> N
     parameters are a mismatch and a :class:`ChronorecError`.
     """
     state = dict(state)
+    saved_with_the_model = model.state_dict().keys()  # persistent buffers only
     for name, buf in list(model.named_buffers()):
         if name not in state:
-            state[name] = buf
+            if name in saved_with_the_model:
+                state[name] = buf
         elif state[name].shape != buf.shape:
             owner = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
             setattr(owner, name.rpartition(".")[2], state[name].clone())
