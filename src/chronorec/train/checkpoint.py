@@ -47,16 +47,13 @@ def load_state_into(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> N
     (e.g. ``lstm-attn``'s event-type counts, used only in training) still load. Missing or unexpected
     parameters are a mismatch and a :class:`ChronorecError`.
     """
-    state = dict(state)
-    saved_with_the_model = model.state_dict().keys()  # persistent buffers only
-    for name, buf in list(model.named_buffers()):
-        if name not in state:
-            if name in saved_with_the_model:
-                state[name] = buf
-        elif state[name].shape != buf.shape:
+    buffers = dict(model.named_buffers())
+    for name, buf in buffers.items():
+        if name in state and state[name].shape != buf.shape:
             owner = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
             setattr(owner, name.rpartition(".")[2], state[name].clone())
     missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [name for name in missing if name not in buffers]  # a buffer newer than the weights keeps its value
     if missing or unexpected:
         raise ChronorecError(
             f"saved weights do not fit this {type(model).__name__} (missing: {', '.join(missing) or 'none'};"
