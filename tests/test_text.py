@@ -23,7 +23,6 @@ from chronorec.text import (
     encoder_available,
     item_text_vectors,
     item_texts,
-    training_items,
 )
 
 
@@ -130,14 +129,3 @@ def test_id_dropout_acts_only_in_training():
     assert torch.equal(model.item_vectors(), model.item_vectors())
     model.train()
     assert not torch.equal(model.item_vectors(), model.item_vectors())
-
-
-def test_training_items_flags_items_in_training_prefixes(ring_dataset):
-    from chronorec.data.split import leave_one_out
-
-    split = leave_one_out(ring_dataset)
-    known = training_items(ring_dataset, split.train_end)
-    seen = set()
-    for u in range(1, ring_dataset.num_users + 1):
-        seen |= set(ring_dataset.items[ring_dataset.offsets[u] : split.train_end[u]].tolist())
-    assert set(np.flatnonzero(known).tolist()) == seen

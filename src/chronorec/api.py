@@ -201,7 +201,7 @@ def recommend(run_dir: str | Path, user: str, k: int = 10, *, exclude_seen: bool
     events = None if data.event_types is None else [data.event_types[lo:hi].tolist()]
     batch = history_batch([data.items[lo:hi].tolist()], [data.timestamps[lo:hi].tolist()], events, config.max_len)
     with torch.inference_mode():
-        scores = model.score(batch).float()
+        scores = model.score(model.readable(batch)).float()
     mask_padding_and_seen(scores, batch.items if exclude_seen else None)
     top = scores[0].topk(min(k, data.num_items))
     return [

@@ -96,7 +96,7 @@ def user_vectors(
             ev = torch.from_numpy(gather_padded(data.event_types, starts, e, max_len, np.int64))
         # The moment of prediction: the as-of time when given (time-aware models see the gap), else the last event.
         now = ts[:, -1].clone() if query_time is None else torch.full((len(u),), int(query_time), dtype=torch.int64)
-        batch = SeqBatch(items, ts, ev, torch.from_numpy(u.astype(np.int64)), now).to(device)
+        batch = model.readable(SeqBatch(items, ts, ev, torch.from_numpy(u.astype(np.int64)), now).to(device))
         out.append(model.encode(batch)[:, -1].float().cpu())
     if not out:
         return np.zeros((0, int(model.item_vectors().shape[1])), dtype=np.float32)

@@ -24,6 +24,7 @@ from chronorec.data.dataset import SequenceData
 from chronorec.data.split import make_split
 from chronorec.errors import ChronorecError
 from chronorec.evaluate.metrics import mask_padding_and_seen
+from chronorec.models.base import Recommender
 from chronorec.models.interests import Interests
 from chronorec.models.multiscale import MultiScale
 from chronorec.train.plots import save_figure  # first: it selects the headless backend
@@ -60,7 +61,7 @@ class InterestReport:
 
     user: str
     interests: list[InterestSummary]
-    history: list[str]  # original item ids of the last ``max_len`` events, oldest first
+    history: list[str]  # original item ids of the events the model reads among the last ``max_len``, oldest first
     weights_over_time: list[list[float]]  # (len(history), K): each interest's attention over the events
     png: Path
 
@@ -74,14 +75,14 @@ def _load(run_dir: str | Path, cls: type, command: str) -> tuple[Any, Any, Seque
     return config, model, data
 
 
-def _user_batch(data: SequenceData, user_id: str, max_len: int) -> SeqBatch:
-    """The user's whole recorded history as a batch of one, as :func:`chronorec.recommend` sees it."""
+def _user_batch(model: Recommender, data: SequenceData, user_id: str, max_len: int) -> SeqBatch:
+    """The user's whole recorded history as a batch of one, as :func:`chronorec.recommend` feeds ``model``."""
     u = data.user_index(user_id)
     if u is None:
         raise ChronorecError(f"unknown user '{user_id}' in dataset {data.path}")
     lo, hi = data.offsets[u], data.offsets[u + 1]
     events = None if data.event_types is None else [data.event_types[lo:hi].tolist()]
-    return history_batch([data.items[lo:hi].tolist()], [data.timestamps[lo:hi].tolist()], events, max_len)
+    return model.readable(history_batch([data.items[lo:hi].tolist()], [data.timestamps[lo:hi].tolist()], events, max_len))
 
 
 def _items(data: SequenceData, ids: list[int], scores: list[float]) -> list[Recommendation]:
@@ -107,14 +108,14 @@ def explain_user(run_dir: str | Path, user_id: str, png: str | Path | None = Non
     this user's weights beside it, to ``png`` (default: ``<run_dir>/scale_weights.png``).
     """
     config, model, data = _load(run_dir, MultiScale, "explain")
-    batch = _user_batch(data, str(user_id), config.max_len)
+    batch = _user_batch(model, data, str(user_id), config.max_len)
     weights = model.scale_weights(batch)[0]  # (S,)
     by_scale = model.score_by_scale(batch)[0]  # (S, I + 1)
     nonempty = model.scale_states(batch)[2][0, -1]  # (S,)
     top_items = {
         name: _top(data, by_scale[s], k) if nonempty[s] else [] for s, name in enumerate(model.scale_names)
     }
-    cases, _ = eval_batch(data, make_split(data, config.split).test, config.max_len)
+    cases = model.readable(eval_batch(data, make_split(data, config.split).test, config.max_len)[0])
     total = torch.zeros(len(model.scale_names))
     for lo in range(0, len(cases.items), AVERAGE_BATCH):
         total += model.scale_weights(cases[lo : lo + AVERAGE_BATCH]).sum(0)
@@ -154,7 +155,7 @@ def interest_report(
     (default: ``<run_dir>/interests_<user>.png``).
     """
     config, model, data = _load(run_dir, Interests, "interests")
-    batch = _user_batch(data, str(user_id), config.max_len)
+    batch = _user_batch(model, data, str(user_id), config.max_len)
     vectors = model.user_state(batch)[0]  # (K, D)
     weights = model.interest_weights_over_time(batch)[0]  # (T, K)
     valid = batch.items[0] != 0

@@ -223,7 +223,7 @@ def attach_text_features(
     """Replace ``model.item_embedding`` by a :class:`TextItemEmbedding` over ``vectors`` (I + 1, F); returns the model.
 
     ``known`` (I + 1,) flags the items whose ID embedding is used (default: all; see
-    :func:`training_items`); ``id_dropout`` drops that share of ID vectors at random in training.
+    :func:`chronorec.data.split.training_items`); ``id_dropout`` drops that share of ID vectors at random in training.
     """
     ids = getattr(model, "item_embedding", None)
     if isinstance(ids, TextItemEmbedding):
@@ -233,13 +233,3 @@ def attach_text_features(
     text = torch.as_tensor(vectors, dtype=torch.float32, device=ids.weight.device)
     model.item_embedding = TextItemEmbedding(ids, text, None if known is None else torch.as_tensor(known), id_dropout)
     return model
-
-
-def training_items(data: SequenceData, train_end: np.ndarray) -> np.ndarray:
-    """``(I + 1,)`` bool: items with at least one event in the training prefixes ``offsets[u]:train_end[u]``."""
-    starts = data.offsets[:-1]
-    owner = np.repeat(np.arange(len(starts)), np.diff(data.offsets))
-    in_train = np.arange(len(data.items)) < train_end[owner]
-    known = np.zeros(data.num_items + 1, dtype=bool)
-    known[data.items[in_train]] = True
-    return known

@@ -22,3 +22,20 @@ def test_batches_moved_to_cuda_carry_their_target_positions():
     moved = SeqBatch(items, items * 10).to("cuda", non_blocking=True)
     assert moved.positions is not None and moved.positions.device.type == "cuda"
     torch.testing.assert_close(moved.select(moved.items).cpu(), items[items != 0])
+
+
+def test_drop_items_compacts_rows_and_keeps_the_moment_of_prediction():
+    from chronorec.data.batches import drop_items
+
+    batch = SeqBatch(
+        torch.tensor([[0, 1, 2, 3], [4, 5, 6, 7], [2, 2, 5, 5]]),
+        torch.tensor([[0, 10, 20, 30], [1, 2, 3, 4], [7, 8, 9, 10]]),
+        torch.tensor([[0, 1, 2, 1], [1, 1, 2, 2], [1, 2, 1, 2]]),
+    )
+    keep = torch.tensor([True, True, False, True, True, False, True, True])  # items 2 and 5 dropped
+    out = drop_items(batch, keep)
+    assert out.items.tolist() == [[0, 0, 1, 3], [0, 4, 6, 7], [0, 0, 0, 0]]
+    assert out.timestamps.tolist() == [[0, 0, 10, 30], [0, 1, 3, 4], [0, 0, 0, 0]]
+    assert out.event_types.tolist() == [[0, 0, 1, 1], [0, 1, 2, 2], [0, 0, 0, 0]]
+    assert out.query_time.tolist() == [30, 4, 10]  # the latest event's time, even when it was dropped
+    assert drop_items(batch, torch.ones(8, dtype=torch.bool)) is batch

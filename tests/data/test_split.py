@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from chronorec.data.batches import eval_batch, train_windows
 from chronorec.data.dataset import load_dataset
-from chronorec.data.split import leave_one_out, temporal
+from chronorec.data.split import leave_one_out, temporal, training_items
 from tests.conftest import write_prepared
 
 sequences_strategy = st.dictionaries(
@@ -80,3 +80,12 @@ def test_eval_histories_end_right_before_the_target(ring_dataset):
         real = [x for x in row.tolist() if x != 0]
         assert real == seq[-5:]
         assert target == ring_dataset.items[target_index]
+
+
+def test_training_items_flags_items_in_training_prefixes(ring_dataset):
+    split = leave_one_out(ring_dataset)
+    known = training_items(ring_dataset, split.train_end)
+    seen = set()
+    for u in range(1, ring_dataset.num_users + 1):
+        seen |= set(ring_dataset.items[ring_dataset.offsets[u] : split.train_end[u]].tolist())
+    assert set(np.flatnonzero(known).tolist()) == seen

@@ -49,6 +49,7 @@ def test_chunked_scoring_path_gives_the_same_ranks(ring_dataset, monkeypatch):
     model = build_model("sasrec", {"dim": 16}, num_items=ring_dataset.num_items, max_len=10).eval()
     with torch.no_grad():
         model.repeat_bias.fill_(-0.7)
+    model.readable_items[1::4] = False  # both paths skip the same history events
     split = leave_one_out(ring_dataset)
     for exclude_seen in (False, True):
         whole = evaluate_cases(model, ring_dataset, split.test, max_len=10, exclude_seen=exclude_seen)
@@ -57,3 +58,32 @@ def test_chunked_scoring_path_gives_the_same_ranks(ring_dataset, monkeypatch):
         monkeypatch.setattr(harness, "ITEM_CHUNK", 65_536)
         assert torch.equal(whole.ranks, chunked.ranks)
         assert whole.metrics == chunked.metrics
+
+
+def test_histories_skip_items_the_model_never_trained_on(ring_dataset):
+    """Ranks equal those of the same model scoring each history with those items filtered out by hand;
+    exclude_seen still removes them from the candidates."""
+    from chronorec.data.batches import history_batch
+    from chronorec.evaluate.metrics import mask_padding_and_seen, pessimistic_rank
+
+    torch.manual_seed(0)
+    model = build_model("sasrec", {"dim": 16}, num_items=ring_dataset.num_items, max_len=10).eval()
+    untrained = torch.zeros(ring_dataset.num_items + 1, dtype=torch.bool)
+    untrained[1::3] = True
+    model.readable_items[untrained] = False
+    cases = leave_one_out(ring_dataset).test
+    for exclude_seen in (False, True):
+        got = evaluate_cases(model, ring_dataset, cases, max_len=10, exclude_seen=exclude_seen).ranks
+        expected = []
+        for u, t in zip(cases.users, cases.targets):
+            lo = max(ring_dataset.offsets[u], t - 10)
+            items, times = ring_dataset.items[lo:t].tolist(), ring_dataset.timestamps[lo:t].tolist()
+            kept = [k for k, i in enumerate(items) if not untrained[i]]
+            batch = history_batch([[items[k] for k in kept]], [[times[k] for k in kept]], None, 10)
+            batch.query_time = torch.tensor([times[-1]])
+            with torch.no_grad():
+                scores = model.score(batch)
+            mask_padding_and_seen(scores, torch.tensor([items]) if exclude_seen else None)
+            expected.append(pessimistic_rank(scores, torch.tensor([int(ring_dataset.items[t])])))
+        assert torch.equal(got, torch.cat(expected))
+    assert untrained[ring_dataset.items[cases.targets - 1]].any()  # some latest event is skipped

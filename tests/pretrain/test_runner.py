@@ -84,8 +84,7 @@ def test_text_features_are_pretrained_and_reloaded(ring_dataset, tmp_path):
     _, model, _ = load_run(tmp_path / "pre")
     assert isinstance(model.item_embedding, TextItemEmbedding)
     assert np.allclose(model.item_embedding.text.numpy(), _centre(torch.from_numpy(vectors)).numpy(), atol=1e-6)
-    from chronorec.data.split import leave_one_out
-    from chronorec.text import training_items
+    from chronorec.data.split import leave_one_out, training_items
 
     known = training_items(ring_dataset, leave_one_out(ring_dataset).train_end)
     assert np.array_equal(model.item_embedding.known.numpy().astype(bool), known)

@@ -99,6 +99,21 @@ def test_session_and_similar_items(engine: Engine) -> None:
     assert engine.similar("nope", 5) is None
 
 
+def test_events_on_items_the_model_never_trained_on_are_left_out(engine: Engine) -> None:
+    untrained = engine.bundle.data.item_index("i7")
+    engine.bundle.model.readable_items[untrained] = False  # as if i7 had no training event
+    before = engine.recommend_user("u3", 5, False)
+    engine.add_events([Event("u3", "i7", 1_700_000_000.0)])
+    after = engine.recommend_user("u3", 5, False)
+    assert [(r.item_id, r.score) for r in after.recommendations] == [
+        (r.item_id, pytest.approx(r.score, rel=1e-5)) for r in before.recommendations
+    ]
+    ranking, left_out = engine.recommend_session([("i7", None, None)], 4, exclude_seen=False)
+    assert left_out == 1 and ranking.fallback
+    similar = engine.similar("i7", 4)
+    assert similar is not None and similar.fallback and "i7" not in {r.item_id for r in similar.recommendations}
+
+
 def test_reload_swaps_the_model_and_keeps_events(run_dir: Path, tmp_path: Path) -> None:
     own_run = tmp_path / "run"
     shutil.copytree(run_dir, own_run)

@@ -86,3 +86,26 @@ def test_cosine_schedule_decays_to_zero_and_is_deterministic(ring_dataset, tmp_p
     assert [h["loss"] for h in full.history] == [
         h["loss"] for h in fit(_config(ring_dataset.path, **cfg), tmp_path / "again", show_progress=False).history
     ]
+
+
+def test_saved_model_reads_only_items_with_a_training_event(tmp_path):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from chronorec.api import load_run
+    from chronorec.data.dataset import load_dataset
+    from chronorec.data.split import leave_one_out, training_items
+    from tests.conftest import synthetic_sequences, write_prepared
+
+    sequences = synthetic_sequences(num_users=20)
+    sequences["u0"][-2] = ("fresh", sequences["u0"][-2][1])  # an item seen only as a validation target
+    data = load_dataset(write_prepared(tmp_path / "data", sequences))
+    fit(_config(data.path, epochs=1), tmp_path / "run", show_progress=False)
+    _, model, _ = load_run(tmp_path / "run")
+    expected = training_items(data, leave_one_out(data).train_end)
+    assert not expected[data.item_index("fresh")]
+    assert torch.equal(model.readable_items, torch.from_numpy(expected))
+    # Weights saved before the flags existed still load, reading every item as before.
+    weights = tmp_path / "run" / "model.safetensors"
+    save_file({k: v for k, v in load_file(str(weights)).items() if k != "readable_items"}, str(weights))
+    assert bool(load_run(tmp_path / "run")[1].readable_items.all())

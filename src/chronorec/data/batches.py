@@ -179,6 +179,25 @@ def eval_batch(data: SequenceData, cases: EvalCases, max_len: int) -> tuple[SeqB
     return batch, torch.from_numpy(data.items[cases.targets].astype(np.int64))
 
 
+def drop_items(batch: SeqBatch, keep: torch.Tensor) -> SeqBatch:
+    """``batch`` without the events whose item has ``keep[item]`` False, each row left-padded again.
+
+    The moment of prediction stays that of the latest event, dropped or not: the user did act then.
+    """
+    kept = keep[batch.items] & (batch.items != PAD)  # (B, T)
+    if bool((kept == (batch.items != PAD)).all()):
+        return batch
+    # A stable sort on the flag moves the dropped and padding columns to the left, in order otherwise.
+    order = torch.sort(kept.to(torch.int8), dim=1, stable=True).indices
+    padding = torch.arange(kept.shape[1], device=kept.device)[None] < (~kept).sum(1, keepdim=True)
+
+    def compact(values: torch.Tensor | None) -> torch.Tensor | None:
+        return None if values is None else values.gather(1, order).masked_fill_(padding, 0)
+
+    query_time = batch.query_time if batch.query_time is not None else batch.timestamps[:, -1].clone()
+    return SeqBatch(compact(batch.items), compact(batch.timestamps), compact(batch.event_types), batch.users, query_time)
+
+
 def history_batch(
     item_rows: list[list[int]],
     time_rows: list[list[int]],

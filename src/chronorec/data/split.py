@@ -43,6 +43,16 @@ class Split:
         return self.train_end - data.offsets[:-1]
 
 
+def training_items(data: SequenceData, train_end: np.ndarray) -> np.ndarray:
+    """``(I + 1,)`` bool: items with at least one event in the training prefixes ``offsets[u]:train_end[u]``."""
+    starts = data.offsets[:-1]
+    owner = np.repeat(np.arange(len(starts)), np.diff(data.offsets))
+    in_train = np.arange(len(data.items)) < train_end[owner]
+    known = np.zeros(data.num_items + 1, dtype=bool)
+    known[data.items[in_train]] = True
+    return known
+
+
 def leave_one_out(data: SequenceData) -> Split:
     """Last event of each user is the test target, the second last the validation target.
 

@@ -67,6 +67,9 @@ def evaluate_cases(
     if isinstance(model, torch.nn.Module):
         model.eval()
     inputs, targets = eval_batch(data, cases, max_len)
+    seen = inputs.items  # the candidates exclude_seen removes: the visible history, whatever the model reads of it
+    if isinstance(model, Recommender):
+        inputs = model.readable(inputs)
     step = users_per_batch(data.num_items, memory_budget_mb)
     kmax = max(ks)
     predicts_events = data.event_types is not None and hasattr(model, "predict_event_types")
@@ -84,14 +87,15 @@ def evaluate_cases(
             bias = None if model.repeat_bias is None else float(model.repeat_bias)
             rank, _, top = chunked_rank_topk(
                 model.encode(batch)[:, -1], model.item_vectors(), batch_targets, kmax, chunk=ITEM_CHUNK,
-                history=distinct_history(batch.items), repeat_bias=bias, exclude_seen=exclude_seen,
+                history=distinct_history(seen[lo : lo + step].to(device) if exclude_seen else batch.items),
+                repeat_bias=bias, exclude_seen=exclude_seen,
             )
             assert rank is not None
             ranks.append(rank.cpu())
             recommended.append(top.cpu())
             continue
         scores = model.score(batch).float()  # (B, I + 1)
-        mask_padding_and_seen(scores, batch.items if exclude_seen else None)
+        mask_padding_and_seen(scores, seen[lo : lo + step].to(device) if exclude_seen else None)
         ranks.append(pessimistic_rank(scores, batch_targets).cpu())
         recommended.append(scores.topk(kmax, dim=1).indices.cpu())
     if isinstance(model, torch.nn.Module) and was_training:

@@ -26,7 +26,7 @@ import torch
 from chronorec._io import write_json, write_text
 from chronorec.data.batches import SeqBatch, TrainWindows, train_windows
 from chronorec.data.dataset import SequenceData, load_dataset
-from chronorec.data.split import make_split
+from chronorec.data.split import make_split, training_items
 from chronorec.errors import ChronorecError
 from chronorec.models import SequenceModel, build_model
 from chronorec.pretrain.objectives import OBJECTIVES, ObjectiveConfig, build_objective
@@ -191,10 +191,12 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, data: SequenceData, *, show_pr
     if not isinstance(model, SequenceModel):
         raise ChronorecError(f"model '{cfg.model}' is not a neural sequence model; it cannot be pre-trained")
     if cfg.text_features:
-        from chronorec.text import attach_text_features, item_text_vectors, training_items
+        from chronorec.text import attach_text_features, item_text_vectors
 
         # The same known-items mask fine-tuning on this split computes (`--init` copies it).
         attach_text_features(model, item_text_vectors(data), known=training_items(data, split.train_end))
+    else:  # with text features every item has a learned input vector (its text's)
+        model.set_readable_items(training_items(data, split.train_end))
     objective = build_objective(cfg.objective, model, cfg.objective_config()).to(device)
     train_cfg = cfg.train_config()
     optimizer = make_optimizer(objective, train_cfg, device)

@@ -130,6 +130,11 @@ class Bundle:
         names = self.data.event_type_names
         return names.index(name) + 1 if name in names else self.default_event_type
 
+    def reads_any(self, entries: tuple[Entry, ...] | list[Entry]) -> bool:
+        """Whether the model reads at least one of ``entries`` (it skips items it never trained on)."""
+        readable = self.model.readable_items
+        return any(bool(readable[e[3]]) for e in entries)
+
     def recommendation(self, item: int, score: float) -> Recommendation:
         return Recommendation(str(self.data.item_ids[item]), float(score), self.data.title(item))
 
@@ -223,7 +228,7 @@ def _batch(bundle: Bundle, rows: list[list[Entry]]) -> Any:
     items = [[e[3] for e in row] for row in rows]
     times = [[int(e[1]) for e in row] for row in rows]
     types = [[e[4] for e in row] for row in rows] if bundle.data.event_types is not None else None
-    return history_batch(items, times, types, bundle.max_len)
+    return bundle.model.readable(history_batch(items, times, types, bundle.max_len))
 
 
 @dataclass(frozen=True)
@@ -323,7 +328,7 @@ class Engine:
     def recommend_user(self, user_id: str, k: int, exclude_seen: bool) -> Ranking:
         b = self.bundle  # one bundle for the whole request
         state = self._user_state(b, user_id)
-        if not state.entries:
+        if not b.reads_any(state.entries):
             return self._popular(b, k, state.seen if exclude_seen else frozenset())
         if b.index is not None and state.query is None:
             encoded = self._with_query(b, state)
@@ -340,7 +345,7 @@ class Engine:
     ) -> tuple[Ranking, int]:
         """Recommendations after an anonymous session of ``(item id, timestamp or None, event type or None)``.
 
-        Also returns how many of its items the model does not know (they are left out).
+        Also returns how many of its items the model leaves out: unknown ones and those it never trained on.
         """
         b = self.bundle
         now = time.time()
@@ -356,14 +361,16 @@ class Engine:
             tuple(entries[-b.max_len :]), frozenset(e[3] for e in entries), frozenset()
         )
         exclude = state.seen if exclude_seen else frozenset()
-        if not entries:
-            return self._popular(b, k, exclude), len(events)
+        left_out = len(events) - sum(bool(b.model.readable_items[e[3]]) for e in entries)
+        if not b.reads_any(entries):
+            return self._popular(b, k, exclude), left_out
         if b.index is not None:
             state = self._with_query(b, state)
-        return self._rank(b, state, k, exclude), len(events) - len(entries)
+        return self._rank(b, state, k, exclude), left_out
 
     def similar(self, item_id: str, k: int) -> Ranking | None:
-        """Items the model ranks highest right after ``item_id`` alone (None: unknown item).
+        """Items the model ranks highest right after ``item_id`` alone (None: unknown item; the popular
+        items, flagged as a fallback, for an item with no training event).
 
         This is the model's own notion of "goes with": it works the same for every model (sequence,
         Markov, popularity) and needs no second index. The item itself is left out.
@@ -372,6 +379,8 @@ class Engine:
         item = b.data.item_index(item_id)
         if item is None:
             return None
+        if not b.model.readable_items[item]:  # no training event: the model knows nothing that goes with it
+            return self._popular(b, k, frozenset({item}))
         state = UserState(
             ((1, 0.0, 0, item, b.default_event_type),), frozenset({item}), frozenset()
         )
@@ -393,7 +402,7 @@ class Engine:
 
     @torch.inference_mode()
     def _rank(self, b: Bundle, state: UserState, k: int, exclude: frozenset[int]) -> Ranking:
-        history = sorted({e[3] for e in state.entries})
+        history = sorted({e[3] for e in state.entries if b.model.readable_items[e[3]]})  # what the model read
         if b.index is None:  # the model scores every item itself
             scores = b.model.score(_batch(b, [list(state.entries)]))[0].float()
             b.count_forward_pass()

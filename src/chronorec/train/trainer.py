@@ -23,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from chronorec._io import write_json
 from chronorec.data.batches import TrainWindows, train_windows
 from chronorec.data.dataset import SequenceData, load_dataset
-from chronorec.data.split import EvalCases, Split, make_split
+from chronorec.data.split import EvalCases, Split, make_split, training_items
 from chronorec.errors import ChronorecError
 from chronorec.evaluate.harness import evaluate_cases
 from chronorec.evaluate.metrics import metrics_from_ranks
@@ -239,15 +239,19 @@ def _fit(
     if ctx.is_main:
         for warning in model.data_warnings(data):
             print(f"warning: {warning}", file=sys.stderr)
+    trained_items = training_items(data, split.train_end)
     if config.text_features:
-        from chronorec.text import attach_text_features, item_text_vectors, training_items
+        from chronorec.text import attach_text_features, item_text_vectors
 
         # Items with no training event keep only their text vector (see TextItemEmbedding.set_known).
-        attach_text_features(model, item_text_vectors(data), known=training_items(data, split.train_end))
+        attach_text_features(model, item_text_vectors(data), known=trained_items)
     if config.init:
         loaded = checkpoint.init_from(model, config.init)
         if ctx.is_main and show_progress:
             print(f"initialised {len(loaded)} tensors from {config.init}", file=sys.stderr)
+    # After --init, whose run may have had another split. With text features every item has a
+    # learned input vector (its text's), so none is skipped.
+    model.set_readable_items(np.ones_like(trained_items) if config.text_features else trained_items)
     if ctx.is_main:
         config.save(run_dir / "config.toml")
     ks = tuple(config.ks)
@@ -290,7 +294,7 @@ def _fit(
             raise ChronorecError(
                 f"{run_dir}: checkpoint was written by {state.get('world_size', 1)} process(es); resume with the same number"
             )
-        model.load_state_dict(state["model"])
+        checkpoint.load_state_into(model, state["model"])  # a buffer newer than the checkpoint keeps its value
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
