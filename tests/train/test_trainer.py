@@ -88,7 +88,7 @@ def test_cosine_schedule_decays_to_zero_and_is_deterministic(ring_dataset, tmp_p
     ]
 
 
-def test_saved_model_reads_only_items_with_a_training_event(tmp_path):
+def test_saved_model_reads_only_items_with_a_training_event(tmp_path, capsys):
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -101,6 +101,9 @@ def test_saved_model_reads_only_items_with_a_training_event(tmp_path):
     sequences["u0"][-2] = ("fresh", sequences["u0"][-2][1])  # an item seen only as a validation target
     data = load_dataset(write_prepared(tmp_path / "data", sequences))
     fit(_config(data.path, epochs=1), tmp_path / "run", show_progress=False)
+    assert "of validation targets are items with no training event" in capsys.readouterr().err
+    untrained = json.loads((tmp_path / "run" / "metrics.json").read_text())["untrained_targets"]
+    assert untrained["valid"] == pytest.approx(1 / 20) and untrained["test"] == 0.0
     _, model, _ = load_run(tmp_path / "run")
     expected = training_items(data, leave_one_out(data).train_end)
     assert not expected[data.item_index("fresh")]

@@ -23,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from chronorec._io import write_json
 from chronorec.data.batches import TrainWindows, train_windows
 from chronorec.data.dataset import SequenceData, load_dataset
-from chronorec.data.split import EvalCases, Split, make_split, training_items
+from chronorec.data.split import EvalCases, Split, make_split, training_items, untrained_target_share
 from chronorec.errors import ChronorecError
 from chronorec.evaluate.harness import evaluate_cases
 from chronorec.evaluate.metrics import metrics_from_ranks
@@ -37,6 +37,7 @@ from chronorec.train.progress import EpochProgress
 from chronorec.train.plots import plot_training_curve
 
 SELECT_METRIC = "NDCG@10"
+UNTRAINED_TARGETS_WARNING = 0.05  # share of validation or test targets with no training event
 
 T = TypeVar("T")
 
@@ -237,7 +238,7 @@ def _fit(
         max_len=config.max_len,
     ).to(device)
     if ctx.is_main:
-        for warning in model.data_warnings(data):
+        for warning in model.data_warnings(data) + _untrained_target_warnings(data, split, config.text_features):
             print(f"warning: {warning}", file=sys.stderr)
     trained_items = training_items(data, split.train_end)
     if config.text_features:
@@ -357,6 +358,17 @@ def _fit(
                    seconds_to_best=seconds_to_best, device=device, ctx=ctx)
 
 
+def _untrained_target_warnings(data: SequenceData, split: Split, text_features: bool) -> list[str]:
+    """A warning when many evaluation targets have no training event (sparse logs, leave-one-out)."""
+    share = untrained_target_share(data, split)
+    if text_features or max(share.values()) < UNTRAINED_TARGETS_WARNING:
+        return []
+    return [
+        f"{data.name}: {share['test']:.0%} of test and {share['valid']:.0%} of validation targets are items"
+        " with no training event; an ID-only model ranks those only by chance (metrics.json: untrained_targets)"
+    ]
+
+
 def _finish(
     config: TrainConfig,
     run_dir: Path,
@@ -408,6 +420,7 @@ def _finish(
             "valid": result.valid, "test": result.test, "best_epoch": best_epoch, "epochs": result.epochs,
             "train_seconds": train_seconds, "seconds_to_best": seconds_to_best, "params": result.params,
             "data_wait_share": result.data_wait_share, "split_info": split.info,
+            "untrained_targets": untrained_target_share(data, split),
         },
     )
     if model.trainable and history:
