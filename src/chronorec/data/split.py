@@ -53,10 +53,9 @@ def training_items(data: SequenceData, train_end: np.ndarray) -> np.ndarray:
     return known
 
 
-def untrained_target_share(data: SequenceData, split: Split) -> dict[str, float]:
-    """Per evaluation split, the share of targets on items with no training event: an ID-only model
-    has never seen them as a positive, so it can rank them only by chance."""
-    trained = training_items(data, split.train_end)
+def untrained_target_share(data: SequenceData, split: Split, trained: np.ndarray) -> dict[str, float]:
+    """Per evaluation split, the share of targets on items outside ``trained`` (:func:`training_items`):
+    an ID-only model has never seen them as a positive, so it can rank them only by chance."""
     return {
         name: float(np.mean(~trained[data.items[cases.targets]])) if len(cases) else 0.0
         for name, cases in (("valid", split.valid), ("test", split.test))

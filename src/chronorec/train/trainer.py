@@ -237,10 +237,12 @@ def _fit(
         num_event_types=data.num_event_types,
         max_len=config.max_len,
     ).to(device)
-    if ctx.is_main:
-        for warning in model.data_warnings(data) + _untrained_target_warnings(data, split, config.text_features):
-            print(f"warning: {warning}", file=sys.stderr)
     trained_items = training_items(data, split.train_end)
+    untrained_targets = untrained_target_share(data, split, trained_items)
+    if ctx.is_main:
+        warnings = model.data_warnings(data) + _untrained_target_warnings(data, untrained_targets, config.text_features)
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     if config.text_features:
         from chronorec.text import attach_text_features, item_text_vectors
 
@@ -273,7 +275,7 @@ def _fit(
         seconds = time.perf_counter() - started
         history = [{"epoch": 0, "loss": None, "valid": validate(model), "seconds": seconds}]
         return _finish(config, run_dir, model, data, split, history, best_epoch=0, seconds_to_best=seconds,
-                       device=device, ctx=ctx)
+                       untrained_targets=untrained_targets, device=device, ctx=ctx)
 
     assert isinstance(model, SequenceModel)
     windows = train_windows(data, split.train_end, config.max_len, config.stride or None)
@@ -355,12 +357,11 @@ def _fit(
         raise ChronorecError(f"{run_dir}: training ran no epoch (check --epochs and the time limit)")
     best, _ = checkpoint.load_model(run_dir, device)
     return _finish(config, run_dir, best, data, split, history, best_epoch=best_epoch,
-                   seconds_to_best=seconds_to_best, device=device, ctx=ctx)
+                   seconds_to_best=seconds_to_best, untrained_targets=untrained_targets, device=device, ctx=ctx)
 
 
-def _untrained_target_warnings(data: SequenceData, split: Split, text_features: bool) -> list[str]:
+def _untrained_target_warnings(data: SequenceData, share: dict[str, float], text_features: bool) -> list[str]:
     """A warning when many evaluation targets have no training event (sparse logs, leave-one-out)."""
-    share = untrained_target_share(data, split)
     if text_features or max(share.values()) < UNTRAINED_TARGETS_WARNING:
         return []
     return [
@@ -379,6 +380,7 @@ def _finish(
     *,
     best_epoch: int,
     seconds_to_best: float,
+    untrained_targets: dict[str, float],
     device: torch.device,
     ctx: DistContext,
 ) -> TrainResult:
@@ -420,7 +422,7 @@ def _finish(
             "valid": result.valid, "test": result.test, "best_epoch": best_epoch, "epochs": result.epochs,
             "train_seconds": train_seconds, "seconds_to_best": seconds_to_best, "params": result.params,
             "data_wait_share": result.data_wait_share, "split_info": split.info,
-            "untrained_targets": untrained_target_share(data, split),
+            "untrained_targets": untrained_targets,
         },
     )
     if model.trainable and history:
