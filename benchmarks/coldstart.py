@@ -1,6 +1,6 @@
 """Cold-start: ID-only vs ID + text item vectors on test cases whose target is an item training never saw.
 
-Builds the cold-start split of :mod:`chronorec.evaluate.coldstart` (items first seen in the last
+Builds the cold-start split of :mod:`chronorec.evaluation.coldstart` (items first seen in the last
 ``--late-fraction`` of time, with at most ``--max-train-interactions`` training events) and trains the
 same model three ways under the same budget and seeds: plain ID embeddings; ID + projected
 all-MiniLM-L6-v2 vectors of title and genres (:mod:`chronorec.text`); text vectors alone (no ID
@@ -28,11 +28,11 @@ from chronorec._io import write_json
 from chronorec.api import machine_info
 from chronorec.cli import parse_settings
 from chronorec.data.dataset import load_dataset
-from chronorec.evaluate.coldstart import coldstart_split, evaluate_coldstart
+from chronorec.evaluation.coldstart import coldstart_split, evaluate_coldstart
 from chronorec.models import SequenceModel, build_model
 from chronorec.pretrain.finetune import fit_on_split
 from chronorec.text import attach_text_features, item_text_vectors, training_items
-from chronorec.train.config import TrainConfig
+from chronorec.training.config import TrainConfig
 
 KS = (10, 50, 200)  # 200: cold targets often rank beyond 50 (median rank shows the rest)
 

@@ -153,7 +153,7 @@ def parse_epoch_seconds(lines: list[str]) -> tuple[list[float], list[float]]:
 
 
 def metrics_from_ranks(ranks: np.ndarray, k: int = K) -> dict[str, float]:
-    """HR/NDCG/MRR@k of 0-based ranks, as chronorec.evaluate.metrics defines them."""
+    """HR/NDCG/MRR@k of 0-based ranks, as chronorec.evaluation.metrics defines them."""
     hit = ranks < k
     return {
         f"NDCG@{k}": float(np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0).mean()),
@@ -305,7 +305,7 @@ def run_chronorec_child(job: dict[str, Any]) -> dict[str, Any]:
     import chronorec
     from chronorec.api import load_run
     from chronorec.data.split import make_split
-    from chronorec.evaluate.harness import evaluate_cases
+    from chronorec.evaluation.harness import evaluate_cases
 
     result = chronorec.train(job["data"], out=job["run_dir"], progress=False, **job["options"])
     config, model, data = load_run(job["run_dir"], "cpu")

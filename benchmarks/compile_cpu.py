@@ -26,8 +26,8 @@ from chronorec.data.batches import train_windows
 from chronorec.data.dataset import load_dataset
 from chronorec.data.split import make_split
 from chronorec.models import build_model
-from chronorec.train.config import TrainConfig
-from chronorec.train.trainer import make_optimizer
+from chronorec.training.config import TrainConfig
+from chronorec.training.trainer import make_optimizer
 
 
 def time_steps(model: torch.nn.Module, forward, batches: list, optimizer: torch.optim.Optimizer) -> list[float]:

@@ -49,7 +49,7 @@ def _histories(batch: int, items: int, max_len: int, generator: torch.Generator)
 
 
 def run_eval(args: argparse.Namespace) -> dict:
-    from chronorec.evaluate.topk import chunked_rank_topk
+    from chronorec.evaluation.topk import chunked_rank_topk
     from chronorec.models.base import distinct_history
 
     model = _model(args.items, args.max_len).eval()

@@ -32,12 +32,12 @@ from chronorec.api import machine_info
 from chronorec.cli import parse_settings
 from chronorec.data.dataset import load_dataset
 from chronorec.data.split import make_split
-from chronorec.evaluate.harness import evaluate_cases
+from chronorec.evaluation.harness import evaluate_cases
 from chronorec.models import SequenceModel, build_model
 from chronorec.pretrain import OBJECTIVES, pretrain
 from chronorec.pretrain.finetune import fit_on_split, user_subset
-from chronorec.train.checkpoint import init_from
-from chronorec.train.config import TrainConfig
+from chronorec.runs.checkpoint import init_from
+from chronorec.training.config import TrainConfig
 
 SCRATCH = "none"
 

@@ -41,8 +41,8 @@ from chronorec.data import schema
 from chronorec.models import build_model
 from chronorec.serve.engine import load_bundle
 from chronorec.serve.index import ExactIndex
-from chronorec.train.checkpoint import save_model
-from chronorec.train.config import TrainConfig
+from chronorec.runs.checkpoint import save_model
+from chronorec.training.config import TrainConfig
 
 
 def percentiles(seconds: list[float], wall: float | None = None) -> dict[str, float]:

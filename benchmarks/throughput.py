@@ -41,8 +41,8 @@ def run_size(args: argparse.Namespace, size: str) -> dict:
     from chronorec.data.dataset import load_dataset
     from chronorec.data.split import make_split
     from chronorec.models import build_model
-    from chronorec.train.config import TrainConfig
-    from chronorec.train.trainer import DataWait, make_optimizer
+    from chronorec.training.config import TrainConfig
+    from chronorec.training.trainer import DataWait, make_optimizer
 
     data = load_dataset(args.data)
     config = TrainConfig(data=str(args.data), model="chrono", model_params={"size": size}, max_len=args.max_len,

@@ -7,7 +7,7 @@ import pytest
 import chronorec
 from chronorec.cli import parse_variant
 from chronorec.errors import ChronorecError
-from chronorec.train.config import TrainConfig
+from chronorec.training.config import TrainConfig
 
 
 def test_variants_are_trained_with_their_settings_and_finished_runs_are_reused(ring_dataset, tmp_path):

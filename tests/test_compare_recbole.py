@@ -17,7 +17,7 @@ from benchmarks.compare_recbole import (
     write_recbole_dataset,
 )
 from chronorec.data.dataset import load_dataset
-from chronorec.evaluate import metrics as chronorec_metrics
+from chronorec.evaluation import metrics as chronorec_metrics
 from tests.conftest import write_prepared
 
 # Equal timestamps everywhere: only the source order (chronorec's tie-break) fixes the sequence.

@@ -11,8 +11,8 @@ from chronorec.explain import explain_user, format_interest_report, format_scale
 from chronorec.models import MODELS
 from chronorec.models.interests import Interests
 from chronorec.models.multiscale import MultiScale
-from chronorec.train.config import TrainConfig
-from chronorec.train.trainer import fit
+from chronorec.training.config import TrainConfig
+from chronorec.training.trainer import fit
 from tests.conftest import synthetic_sequences, write_prepared
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -11,12 +11,9 @@ The public API mirrors the command line::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-# The functions deliberately shadow the subpackages of the same name (``chronorec.train`` the function,
-# ``chronorec.train.trainer`` the module): the API reads naturally and the modules stay importable.
-from chronorec.api import benchmark, compare, evaluate, prepare, recommend, train  # noqa: E402
-from chronorec.data.dataset import load_dataset  # noqa: E402
-from chronorec.train.config import TrainConfig  # noqa: E402
+from chronorec.api import benchmark, compare, evaluate, prepare, recommend, train
+from chronorec.data.dataset import load_dataset
+from chronorec.training.config import TrainConfig
+from chronorec.version import __version__
 
 __all__ = ["prepare", "train", "evaluate", "compare", "recommend", "benchmark", "TrainConfig", "load_dataset", "__version__"]

@@ -30,13 +30,13 @@ from chronorec.data.prepare import PrepareConfig, PrepareResult
 from chronorec.data.prepare import prepare as _prepare
 from chronorec.data.split import make_split
 from chronorec.errors import ChronorecError
-from chronorec.evaluate.harness import EvalResult, evaluate_cases
-from chronorec.evaluate.metrics import mask_padding_and_seen, parse_metric, per_case_metric
-from chronorec.evaluate.paired import PairedComparison, paired_bootstrap
-from chronorec.evaluate.stored import RANKS_FILE, load_ranks
-from chronorec.train.checkpoint import load_model
-from chronorec.train.config import TrainConfig
-from chronorec.train.trainer import TrainResult, fit, resolve_device
+from chronorec.evaluation.harness import EvalResult, evaluate_cases
+from chronorec.evaluation.metrics import mask_padding_and_seen, parse_metric, per_case_metric
+from chronorec.evaluation.paired import PairedComparison, paired_bootstrap
+from chronorec.runs.ranks import RANKS_FILE, load_ranks
+from chronorec.runs.checkpoint import load_model
+from chronorec.training.config import TrainConfig
+from chronorec.training.trainer import TrainResult, fit, resolve_device
 
 
 def prepare(input: str | Path, out: str | Path, **options: Any) -> PrepareResult:

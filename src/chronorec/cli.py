@@ -117,10 +117,10 @@ def train(
     (add torchrun's --nnodes/--node-rank/--rdzv-endpoint options for several machines).
     """
     from chronorec import api
-    from chronorec.train.config import TrainConfig
+    from chronorec.training.config import TrainConfig
 
     if nproc > 1:
-        from chronorec.train.distributed import launch
+        from chronorec.training.distributed import launch
 
         raise typer.Exit(launch(nproc, _without_option(sys.argv[1:], "--nproc")))
 

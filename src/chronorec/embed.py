@@ -25,7 +25,7 @@ from chronorec.data.dataset import SequenceData
 from chronorec.errors import ChronorecError
 from chronorec.models import SequenceModel
 from chronorec import api
-from chronorec.train.config import TrainConfig
+from chronorec.training.config import TrainConfig
 
 USERS_FILE = "users.parquet"
 ITEMS_FILE = "items.parquet"

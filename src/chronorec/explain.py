@@ -23,11 +23,11 @@ from chronorec.data.batches import SeqBatch, eval_batch, history_batch
 from chronorec.data.dataset import SequenceData
 from chronorec.data.split import make_split
 from chronorec.errors import ChronorecError
-from chronorec.evaluate.metrics import mask_padding_and_seen
+from chronorec.evaluation.metrics import mask_padding_and_seen
 from chronorec.models.base import Recommender
 from chronorec.models.interests import Interests
 from chronorec.models.multiscale import MultiScale
-from chronorec.train.plots import save_figure  # first: it selects the headless backend
+from chronorec.training.plots import save_figure  # first: it selects the headless backend
 
 import matplotlib.pyplot as plt  # noqa: E402
 

@@ -7,8 +7,8 @@ from chronorec.data.batches import SeqBatch
 from chronorec.errors import ChronorecError
 from chronorec.models import MODELS, build_model
 from chronorec.models.chrono import SIZES, Chrono, ChronoConfig, time_gap_buckets
-from chronorec.train.config import TrainConfig
-from chronorec.train.trainer import fit
+from chronorec.training.config import TrainConfig
+from chronorec.training.trainer import fit
 
 T0 = 1_600_000_000
 DAY = 86_400

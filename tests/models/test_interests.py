@@ -8,8 +8,8 @@ from chronorec.data.batches import SeqBatch, history_batch
 from chronorec.errors import ChronorecError
 from chronorec.models import MODELS
 from chronorec.models.interests import Interests, InterestsConfig
-from chronorec.train.config import TrainConfig
-from chronorec.train.trainer import fit
+from chronorec.training.config import TrainConfig
+from chronorec.training.trainer import fit
 
 T0 = 1_600_000_000
 

@@ -11,8 +11,8 @@ from chronorec.data.dataset import load_dataset
 from chronorec.errors import ChronorecError
 from chronorec.models import MODELS
 from chronorec.models.lstm_attn import LSTMAttn, LSTMAttnConfig
-from chronorec.train.config import TrainConfig
-from chronorec.train.trainer import fit
+from chronorec.training.config import TrainConfig
+from chronorec.training.trainer import fit
 from tests.conftest import synthetic_sequences, write_prepared
 
 

@@ -11,8 +11,8 @@ from chronorec.data.dataset import load_dataset
 from chronorec.errors import ChronorecError
 from chronorec.models import MODELS
 from chronorec.models.multiscale import MultiScale, MultiScaleConfig
-from chronorec.train.config import TrainConfig
-from chronorec.train.trainer import fit
+from chronorec.training.config import TrainConfig
+from chronorec.training.trainer import fit
 from tests.conftest import write_prepared
 
 T0 = 1_600_000_000

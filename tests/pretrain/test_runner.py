@@ -12,8 +12,8 @@ from safetensors.torch import load_file
 import chronorec
 from chronorec.errors import ChronorecError
 from chronorec.pretrain import PretrainConfig, pretrain
-from chronorec.train.config import TrainConfig
-from chronorec.train.trainer import fit
+from chronorec.training.config import TrainConfig
+from chronorec.training.trainer import fit
 
 TINY = {"dim": 16, "layers": 1, "heads": 1}
 
@@ -46,7 +46,7 @@ def test_fine_tuning_starts_from_the_pretrained_weights(ring_dataset, tmp_path):
     config = TrainConfig(data=str(ring_dataset.path), model="sasrec", model_params=TINY, max_len=10, batch_size=16,
                          epochs=1, init=str(tmp_path / "pre"), device="cpu")
     from chronorec.models import build_model
-    from chronorec.train.checkpoint import init_from
+    from chronorec.runs.checkpoint import init_from
 
     model = build_model("sasrec", TINY, num_items=ring_dataset.num_items, max_len=10)
     copied = init_from(model, tmp_path / "pre")

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import chronorec
-from chronorec.train.checkpoint import load_model, save_model
+from chronorec.runs.checkpoint import load_model, save_model
 from tests.conftest import synthetic_sequences, write_prepared
 
 # fastapi, httpx and the rest come with the `serve` extra: imported where used, so that the tests

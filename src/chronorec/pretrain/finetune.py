@@ -21,11 +21,11 @@ from chronorec.data.batches import train_windows
 from chronorec.data.dataset import SequenceData
 from chronorec.data.split import Split
 from chronorec.errors import ChronorecError
-from chronorec.evaluate.harness import evaluate_cases
+from chronorec.evaluation.harness import evaluate_cases
 from chronorec.models.base import SequenceModel
 from chronorec.pretrain.runner import select_users
-from chronorec.train.config import TrainConfig
-from chronorec.train.trainer import SELECT_METRIC, make_optimizer, train_epoch
+from chronorec.training.config import TrainConfig
+from chronorec.training.trainer import SELECT_METRIC, make_optimizer, train_epoch
 
 
 @dataclass

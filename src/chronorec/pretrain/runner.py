@@ -5,8 +5,8 @@
 
 Pre-training reads only the training events of ``split`` (the same split fine-tuning uses), so the
 validation and test targets stay unseen. The run folder has what ``chronorec train`` writes where it
-matters: ``model.safetensors`` + ``model.json`` (:func:`~chronorec.train.checkpoint.save_model`) and a
-``config.toml`` (:class:`~chronorec.train.config.TrainConfig`), so ``--init``, ``evaluate``, ``embed``
+matters: ``model.safetensors`` + ``model.json`` (:func:`~chronorec.runs.checkpoint.save_model`) and a
+``config.toml`` (:class:`~chronorec.training.config.TrainConfig`), so ``--init``, ``evaluate``, ``embed``
 and ``similar`` accept it; plus ``pretrain.toml`` (the settings), ``history.json``, ``pretrain.json``
 (summary) and ``curve.png`` (loss per step and per epoch).
 """
@@ -30,11 +30,11 @@ from chronorec.data.split import make_split, training_items
 from chronorec.errors import ChronorecError
 from chronorec.models import SequenceModel, build_model
 from chronorec.pretrain.objectives import OBJECTIVES, ObjectiveConfig, build_objective
-from chronorec.train import checkpoint
-from chronorec.train.config import TrainConfig, check_fields, read_toml
-from chronorec.train.plots import save_figure
-from chronorec.train.progress import EpochProgress
-from chronorec.train.trainer import make_optimizer, resolve_device
+from chronorec.runs import checkpoint
+from chronorec.training.config import TrainConfig, check_fields, read_toml
+from chronorec.training.plots import save_figure
+from chronorec.training.progress import EpochProgress
+from chronorec.training.trainer import make_optimizer, resolve_device
 
 
 

@@ -31,8 +31,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from chronorec import __version__
 from chronorec.serve import schemas as s
+from chronorec.version import __version__
 from chronorec.serve.engine import Engine, Ranking
 from chronorec.serve.store import Event, EventStore, open_store
 

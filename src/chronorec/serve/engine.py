@@ -32,8 +32,8 @@ from chronorec.errors import ChronorecError
 from chronorec.models.base import SequenceModel
 from chronorec.serve.index import ApproxIndex, ExactIndex, build_index, top_k
 from chronorec.serve.store import Event, EventStore
-from chronorec.train.checkpoint import WEIGHTS_FILE, load_model
-from chronorec.train.config import TrainConfig
+from chronorec.runs.checkpoint import WEIGHTS_FILE, load_model
+from chronorec.training.config import TrainConfig
 
 K = TypeVar("K")
 V = TypeVar("V")

@@ -1,7 +1,7 @@
 import torch
 
 from chronorec.data.split import leave_one_out
-from chronorec.evaluate.harness import evaluate_cases, users_per_batch
+from chronorec.evaluation.harness import evaluate_cases, users_per_batch
 from chronorec.models import build_model
 from chronorec.models.base import NoConfig, Recommender
 
@@ -43,7 +43,7 @@ def test_memory_budget_sets_batch_size():
 
 
 def test_chunked_scoring_path_gives_the_same_ranks(ring_dataset, monkeypatch):
-    from chronorec.evaluate import harness
+    from chronorec.evaluation import harness
 
     torch.manual_seed(0)
     model = build_model("sasrec", {"dim": 16}, num_items=ring_dataset.num_items, max_len=10).eval()
@@ -64,7 +64,7 @@ def test_histories_skip_items_the_model_never_trained_on(ring_dataset):
     """Ranks equal those of the same model scoring each history with those items filtered out by hand;
     exclude_seen still removes them from the candidates."""
     from chronorec.data.batches import history_batch
-    from chronorec.evaluate.metrics import mask_padding_and_seen, pessimistic_rank
+    from chronorec.evaluation.metrics import mask_padding_and_seen, pessimistic_rank
 
     torch.manual_seed(0)
     model = build_model("sasrec", {"dim": 16}, num_items=ring_dataset.num_items, max_len=10).eval()

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from chronorec.train.config import TrainConfig
-from chronorec.train.trainer import fit
+from chronorec.training.config import TrainConfig
+from chronorec.training.trainer import fit
 from chronorec.errors import ChronorecError
 
 

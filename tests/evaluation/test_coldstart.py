@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from chronorec.errors import ChronorecError
-from chronorec.evaluate.coldstart import coldstart_split, evaluate_coldstart
+from chronorec.evaluation.coldstart import coldstart_split, evaluate_coldstart
 from chronorec.models import build_model
 from tests.pretrain.realdata import prepared_ml100k
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from chronorec.evaluate.metrics import mask_padding_and_seen, pessimistic_rank
-from chronorec.evaluate.topk import chunked_rank_topk
+from chronorec.evaluation.metrics import mask_padding_and_seen, pessimistic_rank
+from chronorec.evaluation.topk import chunked_rank_topk
 from chronorec.models.losses import add_repeat_bias_
 
 

@@ -13,8 +13,8 @@ from chronorec.data.batches import SeqBatch, TrainWindows, train_windows
 from chronorec.data.dataset import SequenceData, load_dataset
 from chronorec.data.schema import PAD
 from chronorec.data.split import make_split
-from chronorec.train.config import TrainConfig
-from chronorec.train.trainer import DataWait, fit, make_optimizer, train_epoch
+from chronorec.training.config import TrainConfig
+from chronorec.training.trainer import DataWait, fit, make_optimizer, train_epoch
 from tests.conftest import synthetic_sequences, write_prepared
 
 

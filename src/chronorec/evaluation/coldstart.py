@@ -26,7 +26,7 @@ import torch
 from chronorec.data.dataset import SequenceData
 from chronorec.data.split import EvalCases, Split
 from chronorec.errors import ChronorecError
-from chronorec.evaluate.harness import DEFAULT_KS, evaluate_cases
+from chronorec.evaluation.harness import DEFAULT_KS, evaluate_cases
 from chronorec.models.base import Recommender
 
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from chronorec.evaluate.metrics import mask_padding_and_seen, metrics_from_ranks, pessimistic_rank
+from chronorec.evaluation.metrics import mask_padding_and_seen, metrics_from_ranks, pessimistic_rank
 
 
 def test_ranks_break_ties_against_the_target():
@@ -42,7 +42,7 @@ def test_exclude_seen_masks_history_but_not_others():
 
 
 def test_event_type_accuracy_and_macro_f1_by_hand():
-    from chronorec.evaluate.harness import event_type_metrics
+    from chronorec.evaluation.harness import event_type_metrics
 
     predicted = torch.tensor([1, 1, 2, 2, 3])
     actual = torch.tensor([1, 2, 2, 2, 1])

@@ -15,10 +15,8 @@ import torch
 
 from chronorec._io import atomic_path
 from chronorec.data.dataset import SequenceData
-from chronorec.train.checkpoint import MODEL_FILE, WEIGHTS_FILE
-from chronorec.train.config import TrainConfig
-
-RANKS_FILE = "ranks.npz"
+from chronorec.runs.layout import MODEL_FILE, RANKS_FILE, WEIGHTS_FILE
+from chronorec.training.config import TrainConfig
 
 
 def fingerprint(run_dir: Path, data: SequenceData, config: TrainConfig) -> str:

@@ -5,7 +5,7 @@ import torch
 
 from chronorec.errors import ChronorecError
 from chronorec.models import build_model
-from chronorec.train.checkpoint import load_state_into
+from chronorec.runs.checkpoint import load_state_into
 
 
 def _lstm_attn() -> torch.nn.Module:

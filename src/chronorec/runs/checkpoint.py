@@ -9,14 +9,11 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from chronorec import __version__
 from chronorec._io import atomic_path, write_json
 from chronorec.errors import ChronorecError
 from chronorec.models import Recommender, build_model
-
-WEIGHTS_FILE = "model.safetensors"
-MODEL_FILE = "model.json"
-STATE_FILE = "checkpoint.pt"
+from chronorec.runs.layout import MODEL_FILE, STATE_FILE, WEIGHTS_FILE
+from chronorec.version import __version__
 
 
 def save_model(run_dir: Path, model: Recommender, extra: dict[str, Any] | None = None) -> None:

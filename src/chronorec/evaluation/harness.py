@@ -9,8 +9,8 @@ import torch
 from chronorec.data.batches import eval_batch
 from chronorec.data.dataset import SequenceData
 from chronorec.data.split import EvalCases
-from chronorec.evaluate.metrics import mask_padding_and_seen, metrics_from_ranks, pessimistic_rank
-from chronorec.evaluate.topk import chunked_rank_topk
+from chronorec.evaluation.metrics import mask_padding_and_seen, metrics_from_ranks, pessimistic_rank
+from chronorec.evaluation.topk import chunked_rank_topk
 from chronorec.models.base import Recommender, SequenceModel, distinct_history
 
 DEFAULT_KS = (10, 20)

@@ -25,16 +25,16 @@ from chronorec.data.batches import TrainWindows, train_windows
 from chronorec.data.dataset import SequenceData, load_dataset
 from chronorec.data.split import EvalCases, Split, make_split, training_items, untrained_target_share
 from chronorec.errors import ChronorecError
-from chronorec.evaluate.harness import evaluate_cases
-from chronorec.evaluate.metrics import metrics_from_ranks
-from chronorec.evaluate.stored import save_ranks
+from chronorec.evaluation.harness import evaluate_cases
+from chronorec.evaluation.metrics import metrics_from_ranks
+from chronorec.runs.ranks import save_ranks
 from chronorec.models import Recommender, SequenceModel, build_model
 from chronorec.models.losses import SampledSoftmaxLoss
-from chronorec.train import checkpoint
-from chronorec.train.config import TrainConfig
-from chronorec.train.distributed import DistContext, init_from_env, shutdown
-from chronorec.train.progress import EpochProgress
-from chronorec.train.plots import plot_training_curve
+from chronorec.runs import checkpoint
+from chronorec.training.config import TrainConfig
+from chronorec.training.distributed import DistContext, init_from_env, shutdown
+from chronorec.training.progress import EpochProgress
+from chronorec.training.plots import plot_training_curve
 
 SELECT_METRIC = "NDCG@10"
 UNTRAINED_TARGETS_WARNING = 0.05  # share of validation or test targets with no training event

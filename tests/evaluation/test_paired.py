@@ -11,10 +11,10 @@ from safetensors.torch import load_file, save_file
 import chronorec
 from chronorec import api
 from chronorec.errors import ChronorecError
-from chronorec.evaluate.metrics import metrics_from_ranks, parse_metric, per_case_metric
-from chronorec.evaluate.paired import paired_bootstrap
-from chronorec.evaluate.stored import RANKS_FILE
-from chronorec.train.checkpoint import WEIGHTS_FILE
+from chronorec.evaluation.metrics import metrics_from_ranks, parse_metric, per_case_metric
+from chronorec.evaluation.paired import paired_bootstrap
+from chronorec.runs.ranks import RANKS_FILE
+from chronorec.runs.checkpoint import WEIGHTS_FILE
 from tests.conftest import synthetic_sequences, write_prepared
 
 
