@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+
 @pytest.fixture(scope="session")
 def data_root(real_data_root: Path) -> Path:
     """The real datasets (located by ``tests/conftest.py``); the tests skip if absent."""

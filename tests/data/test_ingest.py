@@ -1,4 +1,4 @@
-"""Readers: every format on small hand-written files, format detection, timestamps, item metadata."""
+"""read_interactions: every format on small hand-written files, and the fatal read errors."""
 
 from __future__ import annotations
 
@@ -166,169 +166,6 @@ def test_times_file_shape_mismatch_names_file_and_row(write, times, message):
     assert e.value.path == t and e.value.row in (1, 2, 3)
 
 
-# --------------------------------------------------------------------------- detection
-
-
-@pytest.mark.parametrize(
-    ("name", "content", "expected"),
-    [
-        ("a.csv", "user_id,item_id,timestamp\n", "csv"),
-        ("a.tsv", "user_id\titem_id\ttimestamp\n", "tsv"),
-        ("a.inter", "user_id:token\titem_id:token\n", "recbole"),
-        ("u.data", "1\t2\t3\t4\n", "movielens"),
-        ("ratings.dat", "1::2::3::4\n", "movielens"),
-        ("Beauty.txt", "1 1 2 3\n2 4 5\n", "sequences"),
-        ("Video.txt", "1 1\n1 2\n2 3\n", "sequences"),
-        ("clicks.txt", "SessionId\tItemId\tTime\n3\t21\t1396437466.94\n", "tsv"),
-        ("log.txt", "user_id,item_id,timestamp\nu,i,1\n", "csv"),
-        ("movies.dat", "1::Toy Story::Comedy\n", "movielens"),
-        ("x.txt", "user_id:token\titem_id:token\n1\t2\n", "recbole"),
-        ("noext", "u1 a b\n", "sequences"),
-    ],
-)
-def test_auto_detection(write, name, content, expected):
-    assert ingest.resolve_format(write(name, content)) == expected
-
-
-def test_parquet_detected_by_magic_bytes(tmp_path):
-    p = tmp_path / "log.bin"
-    pl.DataFrame({"user_id": ["u"], "item_id": ["i"], "timestamp": [1]}).write_parquet(p)
-    assert ingest.resolve_format(p) == "parquet"
-
-
-def test_unknown_extension_and_unknown_format(write):
-    with pytest.raises(InputError, match=r"log\.json.*cannot detect the format"):
-        ingest.resolve_format(write("log.json", '{"a": 1}\n'))
-    with pytest.raises(InputError, match="unknown format 'xlsx'"):
-        ingest.resolve_format(write("log.csv", "a\n"), "xlsx")
-
-
-def test_delimiter_sniffing():
-    assert ingest.sniff_delimiter("a;b;c") == ";"
-    assert ingest.sniff_delimiter("a\tb,c\td") == "\t"
-    assert ingest.sniff_delimiter("abc") == ","
-
-
-# --------------------------------------------------------------------------- timestamps
-
-
-def _seconds(values, dtype=pl.String) -> list:
-    s = pl.Series("t", values, dtype=dtype)
-    return (
-        pl.DataFrame([s]).select(ingest.to_unix_seconds(pl.col("t"), s.dtype)).to_series().to_list()
-    )
-
-
-def test_seconds_milliseconds_and_iso_agree():
-    t = 1614834367  # 2021-03-04T05:06:07Z
-    assert _seconds([str(t), str(t * 1000), str(t * 1000 + 999), f"{t}.75", "2021-03-04T05:06:07Z",
-                     "2021-03-04 05:06:07", "2021-03-04T07:06:07+02:00", "2021-03-04T05:06:07.123456Z",
-                     " 1614834367 "]) == [t] * 9  # fmt: skip
-    assert _seconds([t, t * 1000], pl.Int64) == [t, t]
-    assert _seconds([float(t) + 0.5, t * 1000.0], pl.Float64) == [t, t]
-    assert _seconds(["2021-03-04", "2021-03-04 05", "2021-03-04T05:06"]) == [
-        1614816000, 1614834000, 1614834360,
-    ]  # fmt: skip
-
-
-def test_unparsable_timestamps_are_null():
-    assert _seconds(["junk", "", "nan", "inf", "2021-13-40", "12:00", None]) == [None] * 7
-
-
-def test_millisecond_threshold_is_documented_value():
-    # 1e11 seconds would be the year 5138: above it a number is milliseconds.
-    assert _seconds([str(ingest.MS_THRESHOLD), str(ingest.MS_THRESHOLD + 1000)]) == [
-        ingest.MS_THRESHOLD,
-        10**8 + 1,
-    ]
-
-
-def test_datetime_and_date_columns():
-    dt = datetime(2021, 3, 4, 5, 6, 7)
-    assert _seconds([dt], pl.Datetime("ms")) == [1614834367]
-    assert _seconds([dt.date()], pl.Date) == [1614816000]
-
-
-def test_rating_parsing():
-    s = pl.Series("r", [" 4.5", "x", "", None, "nan", "3"])
-    out = pl.DataFrame([s]).select(ingest.to_float(pl.col("r"), pl.String)).to_series().to_list()
-    assert out == [4.5, None, None, None, None, 3.0]
-
-
-# --------------------------------------------------------------------------- item metadata
-
-
-U_ITEM = (
-    "1|Toy Story (1995)|01-Jan-1995||http://x|0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
-    "2|Caf\xe9 (1995)|01-Jan-1995||http://y|0|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0|1|0|0\n"
-    "3|Nothing (1995)|||http://z|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
-)
-
-
-def test_movielens_u_item_latin1_with_standard_genres(write):
-    df = ingest.read_items(write("u.item", U_ITEM.encode("latin-1")))
-    assert rows(df) == [
-        ("1", "Toy Story (1995)", "Animation|Children's|Comedy"),
-        ("2", "Caf\xe9 (1995)", "Action|Adventure|Thriller"),
-        ("3", "Nothing (1995)", None),
-    ]
-
-
-def test_movielens_u_item_uses_u_genre_beside_it(write):
-    names = [f"g{i}" for i in range(19)]
-    write("u.genre", "".join(f"{n}|{i}\n" for i, n in enumerate(names)) + "\n")
-    df = ingest.read_items(write("u.item", U_ITEM.encode("latin-1")))
-    assert df["categories"].to_list() == ["g3|g4|g5", "g1|g2|g16", None]
-
-
-def test_movielens_movies_dat(write):
-    df = ingest.read_items(
-        write("movies.dat", "1::Toy Story (1995)::Animation|Comedy\n".encode("latin-1"))
-    )
-    assert rows(df) == [("1", "Toy Story (1995)", "Animation|Comedy")]
-
-
-def test_generic_items_csv_tsv_parquet_recbole(write, tmp_path):
-    a = write("items.csv", 'item_id,title,categories,price\ni1,"A, the",x|y,3\ni2,,,4\n')
-    assert rows(ingest.read_items(a)) == [("i1", "A, the", "x|y"), ("i2", None, None)]
-    b = write("items.tsv", "item_id\tother\ni1\tq\n")
-    assert rows(ingest.read_items(b)) == [("i1", None, None)]
-    c = tmp_path / "items.parquet"
-    pl.DataFrame({"item_id": [5], "title": ["five"]}).write_parquet(c)
-    assert rows(ingest.read_items(c)) == [("5", "five", None)]
-    d = write(
-        "x.item",
-        "item_id:token\tmovie_title:token_seq\tclass:token_seq\n1\tToy Story\tAnimation Comedy\n",
-    )
-    assert rows(ingest.read_items(d)) == [("1", "Toy Story", "Animation|Comedy")]
-
-
-@pytest.mark.parametrize(
-    ("name", "content", "message"),
-    [
-        (
-            "items.csv",
-            "id,title\n1,a\n",
-            "missing required column 'item_id'; available columns: 'id', 'title'",
-        ),
-        (
-            "items.csv",
-            "item_id,title\n1,a\n1,b\n",
-            "row 2, field 'item_id': item id '1' repeats row 1",
-        ),
-        ("items.csv", "item_id,title\n,a\n", "row 1, field 'item_id': missing item id"),
-        ("items.csv", "item_id,title\n", "no data rows"),
-        ("u.item", "1|Toy Story|x\n", "row 1: expected 24"),
-        ("items.csv", b"item_id\n\xff\xfe\x00\x01\n", "binary"),
-    ],
-)
-def test_bad_items_files(write, name, content, message):
-    p = write(name, content)
-    with pytest.raises(InputError, match=message) as e:
-        ingest.read_items(p)
-    assert str(e.value).startswith(str(p))
-
-
 # --------------------------------------------------------------------------- fatal read errors
 
 
@@ -353,6 +190,42 @@ def test_fatal_read_errors_name_the_file(write, tmp_path):
         )
 
 
+@pytest.mark.parametrize(
+    ("option", "flag"),
+    [
+        ({"user_col": "uid"}, "--user-col"),
+        ({"item_col": "iid"}, "--item-col"),
+        ({"time_col": "when"}, "--time-col"),
+        ({"event_col": "kind"}, "--event-col"),
+        ({"rating_col": "stars"}, "--rating-col"),
+    ],
+)
+def test_missing_column_names_it_the_columns_found_and_the_option(write, option, flag):
+    p = write("c.csv", "user_id,item_id,timestamp\n1,2,3\n")
+    with pytest.raises(InputError) as e:
+        ingest.read_interactions(p, **option)
+    message = str(e.value)
+    assert "\n" not in message
+    assert f"column '{next(iter(option.values()))}'" in message
+    assert "available columns: 'user_id', 'item_id', 'timestamp'" in message
+    assert f"{flag} NAME" in message
+    assert "--columns a,b,c" in message and "without a header row" in message
+
+
+def test_missing_column_suggests_columns_only_where_it_helps(write, tmp_path):
+    # Column names already given: the fix is the column option, not --columns again.
+    headerless = write("h.csv", "1,2,3\n")
+    with pytest.raises(InputError, match="--time-col NAME") as e:
+        ingest.read_interactions(headerless, columns=("user_id", "item_id", "t"))
+    assert "--columns" not in str(e.value)
+    # Parquet always names its columns.
+    p = tmp_path / "log.parquet"
+    pl.DataFrame({"user_id": [1], "item": [2], "timestamp": [3]}).write_parquet(p)
+    with pytest.raises(InputError, match="--item-col NAME") as e:
+        ingest.read_interactions(p)
+    assert "--columns" not in str(e.value)
+
+
 # --------------------------------------------------------------------------- real data
 
 
@@ -363,9 +236,3 @@ def test_real_ml100k_u_data_and_recbole_agree(data_root):
     cols = ["user_id", "item_id", "rating", "timestamp"]
     assert a.select(cols).equals(b.select(cols))
     assert a["user_id"].n_unique() == 943 and a["item_id"].n_unique() == 1682
-
-
-def test_real_ml100k_items(data_root):
-    df = ingest.read_items(data_root / "ml-100k/original/u.item")
-    assert df.height == 1682
-    assert rows(df.head(1)) == [("1", "Toy Story (1995)", "Animation|Children's|Comedy")]

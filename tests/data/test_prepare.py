@@ -1,4 +1,4 @@
-"""prepare(): the written folder, bad input handling, filters, ids, determinism, pseudonymization."""
+"""prepare(): the written folder, bad input, filters, ids, determinism, pseudonymization."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chronorec.data import PrepareConfig, PrepareResult, prepare, schema
-from chronorec.data.prepare import encode, kcore, pseudonym
+from chronorec.data.encode import encode, pseudonym
+from chronorec.data.filters import kcore
 from chronorec.errors import ChronorecError, InputError
 
 LOG = """user_id,item_id,timestamp,event_type,rating
@@ -74,8 +75,8 @@ def test_writes_folder_per_schema(write, out):
     ]  # fmt: skip
     assert manifest["event_types"] == ["buy", "cart", "view"]
     assert set(manifest) >= {
-        "format_version", "source", "options", "counts", "interactions", "users", "items", "dropped",
-        "event_types", "has_ratings", "created",
+        "format_version", "source", "options", "counts", "interactions", "users", "items",
+        "dropped", "event_types", "has_ratings", "created",
     }  # fmt: skip
     assert manifest["format_version"] == schema.FORMAT_VERSION
     assert manifest["source"]["format"] == "csv" and len(manifest["source"]["sha256"]) == 64
@@ -104,10 +105,14 @@ def test_without_events_or_ratings(write, out):
 def test_every_format_prepares_the_same_log(write, tmp_path):
     t = [1614834367, 1614834368, 1614834369]
     files = {
-        "csv": write("a.csv", "".join(["user_id,item_id,timestamp\n", f"u1,a,{t[0]}\n", f"u1,b,{t[1]}\n", f"u2,a,{t[2]}\n"])),
-        "tsv": write("a.tsv", f"user_id\titem_id\ttimestamp\nu1\ta\t{t[0]}\nu1\tb\t{t[1]}\nu2\ta\t{t[2]}\n"),
-        "recbole": write("a.inter", f"user_id:token\titem_id:token\ttimestamp:float\nu1\ta\t{t[0]}\nu1\tb\t{t[1]}\nu2\ta\t{t[2]}\n"),
-        "ms": write("ms.csv", f"user_id,item_id,timestamp\nu1,a,{t[0]}000\nu1,b,{t[1]}500\nu2,a,{t[2]}999\n"),
+        "csv": write("a.csv", "".join(["user_id,item_id,timestamp\n", f"u1,a,{t[0]}\n",
+                                       f"u1,b,{t[1]}\n", f"u2,a,{t[2]}\n"])),
+        "tsv": write("a.tsv", f"user_id\titem_id\ttimestamp\nu1\ta\t{t[0]}\n"
+                     f"u1\tb\t{t[1]}\nu2\ta\t{t[2]}\n"),
+        "recbole": write("a.inter", "user_id:token\titem_id:token\ttimestamp:float\n"
+                         f"u1\ta\t{t[0]}\nu1\tb\t{t[1]}\nu2\ta\t{t[2]}\n"),
+        "ms": write("ms.csv", f"user_id,item_id,timestamp\nu1,a,{t[0]}000\nu1,b,{t[1]}500\n"
+                    f"u2,a,{t[2]}999\n"),
         "iso": write("iso.csv", "user_id,item_id,timestamp\nu1,a,2021-03-04T05:06:07Z\n"
                      "u1,b,2021-03-04T07:06:08+02:00\nu2,a,2021-03-04 05:06:09\n"),
         "sequences": write("s.txt", "u1 a b\nu2 a\n"),
@@ -173,7 +178,8 @@ def _cfg(write, tmp_path, case: str) -> tuple[PrepareConfig, Path, dict]:
             PrepareConfig(p, out),
             p,
             {
-                "message": "missing required item column 'item_id'; available columns: 'user_id', 'item'"
+                "message": "missing required item column 'item_id'; "
+                "available columns: 'user_id', 'item'"
             },
         )
     if case == "unknown_format":

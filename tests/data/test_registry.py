@@ -1,4 +1,4 @@
-"""Registry: entries, local lookup through CHRONOREC_DATA, downloads from file:// URLs, prepare_known."""
+"""Registry: entries, lookup through CHRONOREC_DATA, downloads from file:// URLs, prepare_known."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 
 from chronorec.data import registry, schema
-from chronorec.data.ingest import FORMATS
-from chronorec.data.registry import Dataset
+from chronorec.data.catalog import Dataset
+from chronorec.data.formats import FORMATS
 from chronorec.errors import ChronorecError
 
 U_DATA = "1\t10\t5\t881250949\n2\t10\t3\t881250950\n1\t20\t4\t881250951\n"
@@ -155,7 +155,8 @@ def test_download_plain_files_with_times_through_a_fake_opener(tmp_path, monkeyp
         name="toy", description="toy", home_page="https://example.org", licence="none",
         download_url="https://example.org/items.txt", local_subpath="toy/items.txt",
         times_url="https://example.org/times.txt", times_subpath="toy/times.txt",
-        times_sha256=hashlib.sha256(served["https://example.org/times.txt"]).hexdigest(), format="sequences",
+        times_sha256=hashlib.sha256(served["https://example.org/times.txt"]).hexdigest(),
+        format="sequences",
     )  # fmt: skip
     result = registry.prepare_known(ds, tmp_path / "out", dest=tmp_path / "dest")
     assert opened == ["https://example.org/items.txt", "https://example.org/times.txt"]

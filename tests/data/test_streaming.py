@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from chronorec.data import PrepareConfig, ingest, prepare, schema
-from chronorec.data.prepare import validate
+from chronorec.data.validate import validate
 from tests.data.test_prepare import load
 
 ML100K_COLUMNS = ["user_id", "item_id", "rating", "timestamp"]
