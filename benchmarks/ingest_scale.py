@@ -33,7 +33,7 @@ import numpy as np
 import polars as pl
 
 from chronorec._io import atomic_path, write_json
-from chronorec.api import machine_info
+from chronorec.benchmark import machine_info
 
 EVENT_TYPES = ("view", "cart", "fav", "buy")
 EVENT_SHARES = (0.895, 0.055, 0.029, 0.021)  # Taobao UserBehavior: pv, cart, fav, buy
@@ -50,7 +50,8 @@ def parse_size(text: str) -> int:
 
 
 def generate(path: Path, events: int, seed: int = 0) -> None:
-    """Write a synthetic log of ``events`` rows to ``path`` (Parquet), one chunk of users at a time."""
+    """Write a synthetic log of ``events`` rows to ``path`` (Parquet),
+    one chunk of users at a time."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -100,7 +101,8 @@ def generate(path: Path, events: int, seed: int = 0) -> None:
 
 
 def measure(log: Path, out: Path, user_core: int, item_core: int) -> dict[str, Any]:
-    """Child process: prepare ``log`` into ``out`` and report seconds and this process's peak RSS."""
+    """Child process: prepare ``log`` into ``out`` and report seconds
+    and this process's peak RSS."""
     from chronorec.data import PrepareConfig, prepare
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -122,7 +124,8 @@ def measure(log: Path, out: Path, user_core: int, item_core: int) -> dict[str, A
 
 
 def plot(results: list[dict[str, Any]], path: Path, title: str) -> None:
-    """Peak RSS and wall time against events, each with a linear reference through the smallest size."""
+    """Peak RSS and wall time against events,
+    each with a linear reference through the smallest size."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -156,8 +159,12 @@ def plot(results: list[dict[str, Any]], path: Path, title: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="5M,20M,50M", help="comma-separated event counts")
-    parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "chronorec-ingest",
-                        help="generated logs and prepared folders go here")
+    parser.add_argument(
+        "--scratch",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "chronorec-ingest",
+        help="generated logs and prepared folders go here",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--user-core", type=int, default=5)
     parser.add_argument("--item-core", type=int, default=5)

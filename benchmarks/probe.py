@@ -1,8 +1,9 @@
-"""Linear probes: how much of a user's demographics and an item's genres their learned vectors carry.
+r"""Linear probes: how much of a user's demographics
+and an item's genres their learned vectors carry.
 
 For each run folder (trained or pre-trained), exports the user and item vectors with
-:func:`chronorec.embed.embed` (so the probe reads exactly what ``chronorec embed`` writes), then fits
-a logistic regression with 5-fold cross-validation from
+:func:`chronorec.embed.embed` (so the probe reads exactly what ``chronorec embed`` writes), then
+fits a logistic regression with 5-fold cross-validation from
 
 - user vectors to MovieLens gender, age bucket (<18, 18-24, 25-34, 35-44, 45-49, 50-55, 56+) and
   occupation (accuracy and macro-F1; the majority class is the floor),
@@ -11,7 +12,8 @@ a logistic regression with 5-fold cross-validation from
 and does the same with random Gaussian vectors of the same size (what a probe finds in noise).
 scikit-learn is used when installed, else a small full-batch torch logistic regression.
 
-    python benchmarks/probe.py runs/sasrec runs/sasrec-cl --users-file ../shared/data/ml-100k/original/u.user
+    python benchmarks/probe.py runs/sasrec runs/sasrec-cl \
+        --users-file ../shared/data/ml-100k/original/u.user
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from chronorec._io import write_json
-from chronorec.api import machine_info
+from chronorec.benchmark import machine_info
 from chronorec.data import schema
 from chronorec.embed import embed, load_run, read_embeddings
 
@@ -43,7 +45,8 @@ def age_bucket(age: int) -> int:
 
 
 def read_user_attributes(path: Path) -> dict[str, dict[str, Any]]:
-    """``user_id -> {gender, age, occupation}`` from MovieLens ``u.user`` (id|age|gender|occupation|zip)."""
+    """``user_id -> {gender, age, occupation}`` from MovieLens ``u.user``
+    (id|age|gender|occupation|zip)."""
     out = {}
     for line in path.read_text(encoding="latin-1").splitlines():
         if not line.strip():
@@ -63,7 +66,9 @@ def folds(y: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
     return [np.flatnonzero(fold == f) for f in range(k)]
 
 
-def _fit_predict_sklearn(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray) -> np.ndarray:
+def _fit_predict_sklearn(
+    X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray
+) -> np.ndarray:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -76,7 +81,8 @@ def _fit_predict_sklearn(X_train: np.ndarray, y_train: np.ndarray, X_test: np.nd
 
 
 def _fit_predict_torch(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray) -> np.ndarray:
-    """Multinomial logistic regression (L2 = sklearn's C=1 over the training set), full-batch L-BFGS."""
+    """Multinomial logistic regression (L2 = sklearn's C=1 over the training set),
+    full-batch L-BFGS."""
     mean, std = X_train.mean(0), X_train.std(0) + 1e-8
     xt = torch.from_numpy((X_train - mean) / std).float()
     xs = torch.from_numpy((X_test - mean) / std).float()
@@ -87,7 +93,10 @@ def _fit_predict_torch(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndar
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(linear(xt), yt, reduction="sum") + 0.5 * linear.weight.square().sum()
+        loss = (
+            torch.nn.functional.cross_entropy(linear(xt), yt, reduction="sum")
+            + 0.5 * linear.weight.square().sum()
+        )
         loss.backward()
         return loss
 
@@ -146,7 +155,11 @@ def probe_users(X: np.ndarray, labels: dict[str, np.ndarray]) -> dict[str, dict[
         probs = cross_val_proba(X, y)
         pred = probs.argmax(1)
         majority = np.bincount(y).max() / len(y)
-        out[name] = {"accuracy": float((pred == y).mean()), "macro_f1": macro_f1(y, pred), "majority": float(majority)}
+        out[name] = {
+            "accuracy": float((pred == y).mean()),
+            "macro_f1": macro_f1(y, pred),
+            "majority": float(majority),
+        }
         if probs.shape[1] == 2:  # accuracy hides a probe that only learned the majority class
             out[name]["auc"] = roc_auc(y, probs[:, 1])
     return out
@@ -172,28 +185,45 @@ def probe_run(run_dir: Path, attributes: dict[str, dict[str, Any]], seed: int) -
     keep = [k for k, u in enumerate(user_ids) if u in attributes]
     users = users[keep]
     attrs = [attributes[user_ids[k]] for k in keep]
-    labels = {name: encode_labels([a[name] for a in attrs]) for name in ("gender", "age", "occupation")}
+    labels = {
+        name: encode_labels([a[name] for a in attrs]) for name in ("gender", "age", "occupation")
+    }
     frame = pl.read_parquet(Path(config.data) / schema.ITEMS_FILE).sort(schema.ITEM)
-    assert frame[schema.ITEM_ID].cast(pl.Utf8).to_list() == item_ids  # items.parquet keeps the dataset's order
-    cats = [set(str(c or "").split("|")) - {"", "unknown"} for c in frame[schema.CATEGORIES].to_list()]
+    assert (
+        frame[schema.ITEM_ID].cast(pl.Utf8).to_list() == item_ids
+    )  # items.parquet keeps the dataset's order
+    cats = [
+        set(str(c or "").split("|")) - {"", "unknown"} for c in frame[schema.CATEGORIES].to_list()
+    ]
     genres = {}
     for g in sorted(set().union(*cats)):
         y = np.array([g in c for c in cats], dtype=np.int64)
         if MIN_GENRE_ITEMS <= y.sum() <= len(y) - MIN_GENRE_ITEMS:
             genres[g] = y
     rng = np.random.default_rng(seed)
-    result: dict[str, Any] = {"dim": int(users.shape[1]), "users": len(keep), "items": len(item_ids)}
-    for source, (u, i) in {"learned": (users, items),
-                           "random": (rng.standard_normal(users.shape), rng.standard_normal(items.shape))}.items():
+    result: dict[str, Any] = {
+        "dim": int(users.shape[1]),
+        "users": len(keep),
+        "items": len(item_ids),
+    }
+    for source, (u, i) in {
+        "learned": (users, items),
+        "random": (rng.standard_normal(users.shape), rng.standard_normal(items.shape)),
+    }.items():
         per_genre = probe_genres(i, genres)
-        result[source] = {"users": probe_users(u, labels), "genres": per_genre,
-                          "genre_mean_auc": statistics.fmean(per_genre.values())}
+        result[source] = {
+            "users": probe_users(u, labels),
+            "genres": per_genre,
+            "genre_mean_auc": statistics.fmean(per_genre.values()),
+        }
     return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", type=Path, nargs="+", help="run folders (chronorec train / pretrain)")
+    parser.add_argument(
+        "runs", type=Path, nargs="+", help="run folders (chronorec train / pretrain)"
+    )
     parser.add_argument("--users-file", type=Path, required=True, help="MovieLens u.user")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
@@ -206,19 +236,44 @@ def main() -> None:
         report["runs"][str(run)] = probe_run(run, attributes, args.seed)
         write_json(args.out, report)
 
-    table = Table(title=f"linear probes ({FOLDS}-fold CV): learned vectors vs random vectors of the same size")
-    for col in ("run", "vectors", "gender AUC", "age acc", "age F1", "occupation acc", "occupation F1", "genre AUC"):
+    table = Table(
+        title=f"linear probes ({FOLDS}-fold CV): learned vectors vs random vectors of the same size"
+    )
+    for col in (
+        "run",
+        "vectors",
+        "gender AUC",
+        "age acc",
+        "age F1",
+        "occupation acc",
+        "occupation F1",
+        "genre AUC",
+    ):
         table.add_column(col, justify="left" if col in ("run", "vectors") else "right")
     for run, r in report["runs"].items():
         for source in ("learned", "random"):
             u = r[source]["users"]
-            table.add_row(Path(run).name, f"{source} ({r['dim']}d)", f"{u['gender']['auc']:.3f}",
-                          f"{u['age']['accuracy']:.3f}", f"{u['age']['macro_f1']:.3f}",
-                          f"{u['occupation']['accuracy']:.3f}", f"{u['occupation']['macro_f1']:.3f}",
-                          f"{r[source]['genre_mean_auc']:.3f}")
+            table.add_row(
+                Path(run).name,
+                f"{source} ({r['dim']}d)",
+                f"{u['gender']['auc']:.3f}",
+                f"{u['age']['accuracy']:.3f}",
+                f"{u['age']['macro_f1']:.3f}",
+                f"{u['occupation']['accuracy']:.3f}",
+                f"{u['occupation']['macro_f1']:.3f}",
+                f"{r[source]['genre_mean_auc']:.3f}",
+            )
         u = r["learned"]["users"]
-        table.add_row(Path(run).name, "majority class", "0.500", f"{u['age']['majority']:.3f}",
-                      "-", f"{u['occupation']['majority']:.3f}", "-", "0.500")
+        table.add_row(
+            Path(run).name,
+            "majority class",
+            "0.500",
+            f"{u['age']['majority']:.3f}",
+            "-",
+            f"{u['occupation']['majority']:.3f}",
+            "-",
+            "0.500",
+        )
     Console(width=max(120, Console().width)).print(table)
     write_json(args.out, report)
     print(f"wrote {args.out}")

@@ -1,10 +1,11 @@
-"""How long a model takes to reach its best validation NDCG@10 (early stopping, full ranking).
+r"""How long a model takes to reach its best validation NDCG@10 (early stopping, full ranking).
 
 Trains each model once per seed on a prepared dataset and reports seconds per epoch, the epoch and
 wall time of the best validation score (training + validation time up to that epoch), and test
 metrics of that checkpoint. Prints a table and writes JSON.
 
-    python benchmarks/time_to_best.py data/ml-100k --models sasrec --seeds 1 --out benchmarks/results/time_to_best.json
+    python benchmarks/time_to_best.py data/ml-100k --models sasrec --seeds 1 \
+        --out benchmarks/results/time_to_best.json
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rich.table import Table
 
 import chronorec
 from chronorec._io import write_json
-from chronorec.api import machine_info
+from chronorec.benchmark import machine_info
 
 
 def main() -> None:
@@ -40,14 +41,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models.split(","):
             runs = [
-                chronorec.train(args.data, out=Path(tmp) / f"{model}-{seed}", model=model, seed=seed,
-                                max_len=args.max_len, threads=args.threads, lr=args.lr,
-                                lr_schedule=args.lr_schedule, warmup_epochs=args.warmup_epochs, epochs=args.epochs,
-                                progress=False)
+                chronorec.train(
+                    args.data,
+                    out=Path(tmp) / f"{model}-{seed}",
+                    model=model,
+                    seed=seed,
+                    max_len=args.max_len,
+                    threads=args.threads,
+                    lr=args.lr,
+                    lr_schedule=args.lr_schedule,
+                    warmup_epochs=args.warmup_epochs,
+                    epochs=args.epochs,
+                    progress=False,
+                )
                 for seed in range(args.seeds)
             ]
             rows[model] = {
-                "seconds_per_epoch": statistics.fmean(r.train_seconds / max(r.epochs, 1) for r in runs),
+                "seconds_per_epoch": statistics.fmean(
+                    r.train_seconds / max(r.epochs, 1) for r in runs
+                ),
                 "best_epoch": statistics.fmean(r.best_epoch for r in runs),
                 "seconds_to_best": statistics.fmean(r.seconds_to_best for r in runs),
                 "train_seconds": statistics.fmean(r.train_seconds for r in runs),
@@ -55,16 +67,30 @@ def main() -> None:
                 "test_NDCG@10": statistics.fmean(r.test["NDCG@10"] for r in runs),
                 "test_HR@10": statistics.fmean(r.test["HR@10"] for r in runs),
             }
-    table = Table(title=f"time to best validation on {args.data.name} (max_len {args.max_len}, lr {args.lr} {args.lr_schedule}, {args.seeds} seed(s))")
+    table = Table(
+        title=f"time to best validation on {args.data.name} "
+        f"(max_len {args.max_len}, lr {args.lr} {args.lr_schedule}, {args.seeds} seed(s))"
+    )
     table.add_column("model")
     for col in next(iter(rows.values())):
         table.add_column(col, justify="right")
     for model, row in rows.items():
         table.add_row(model, *(f"{v:.4f}" if v < 1 else f"{v:.1f}" for v in row.values()))
     Console().print(table)
-    write_json(args.out, {"data": str(args.data), "seeds": args.seeds, "lr": args.lr, "lr_schedule": args.lr_schedule,
-                          "warmup_epochs": args.warmup_epochs, "epochs": args.epochs, "machine": machine_info(), "models": rows})
-    print(json.dumps(rows["sasrec"] if "sasrec" in rows else rows, indent=1))
+    write_json(
+        args.out,
+        {
+            "data": str(args.data),
+            "seeds": args.seeds,
+            "lr": args.lr,
+            "lr_schedule": args.lr_schedule,
+            "warmup_epochs": args.warmup_epochs,
+            "epochs": args.epochs,
+            "machine": machine_info(),
+            "models": rows,
+        },
+    )
+    print(json.dumps(rows.get("sasrec", rows), indent=1))
 
 
 if __name__ == "__main__":

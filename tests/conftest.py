@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny synthetic datasets written in the prepared format, and the real-data location."""
+"""Shared fixtures: tiny synthetic datasets written in the prepared format,
+and the real-data location."""
 
 from __future__ import annotations
 
@@ -16,13 +17,15 @@ from chronorec.data.dataset import SequenceData, load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Tests run in parallel workers (pytest -n 2): one thread each keeps the cores from being oversubscribed.
+# Tests run in parallel workers (pytest -n 2):
+# one thread each keeps the cores from being oversubscribed.
 torch.set_num_threads(1)
 
 
 def shared_data_root() -> Path | None:
     """Real datasets: $CHRONOREC_DATA, else ../shared/data beside the repository."""
-    root = Path(os.environ.get("CHRONOREC_DATA", REPO.parent / "shared" / "data"))
+    # Absolute: tests run commands from other folders (the main job, the README tour).
+    root = Path(os.environ.get("CHRONOREC_DATA", REPO.parent / "shared" / "data")).resolve()
     return root if root.is_dir() else None
 
 
@@ -40,7 +43,8 @@ def write_prepared(
     event_types: dict[str, list[int]] | None = None,
     event_type_names: list[str] | None = None,
 ) -> Path:
-    """Write a prepared dataset from ``{user_id: [(item_id, timestamp), ...]}`` (already time-ordered)."""
+    """Write a prepared dataset from ``{user_id: [(item_id, timestamp), ...]}``
+    (already time-ordered)."""
     path.mkdir(parents=True, exist_ok=True)
     users = list(sequences)
     items = sorted({i for seq in sequences.values() for i, _ in seq})
@@ -58,19 +62,37 @@ def write_prepared(
     if event_types:
         frame = frame.with_columns(pl.Series("event_type", ev, dtype=pl.Int16))
     frame.write_parquet(path / schema.INTERACTIONS_FILE)
-    pl.DataFrame({"user": list(range(1, len(users) + 1)), "user_id": users},
-                 schema={"user": pl.Int32, "user_id": pl.Utf8}).write_parquet(path / schema.USERS_FILE)
-    pl.DataFrame({"item": list(range(1, len(items) + 1)), "item_id": items, "title": [f"title {i}" for i in items]},
-                 schema={"item": pl.Int32, "item_id": pl.Utf8, "title": pl.Utf8}).write_parquet(path / schema.ITEMS_FILE)
-    (path / schema.MANIFEST_FILE).write_text(json.dumps({
-        "interactions": frame.height, "users": len(users), "items": len(items), "dropped": {},
-        "event_types": event_type_names or [],
-    }))
+    pl.DataFrame(
+        {"user": list(range(1, len(users) + 1)), "user_id": users},
+        schema={"user": pl.Int32, "user_id": pl.Utf8},
+    ).write_parquet(path / schema.USERS_FILE)
+    pl.DataFrame(
+        {
+            "item": list(range(1, len(items) + 1)),
+            "item_id": items,
+            "title": [f"title {i}" for i in items],
+        },
+        schema={"item": pl.Int32, "item_id": pl.Utf8, "title": pl.Utf8},
+    ).write_parquet(path / schema.ITEMS_FILE)
+    (path / schema.MANIFEST_FILE).write_text(
+        json.dumps(
+            {
+                "interactions": frame.height,
+                "users": len(users),
+                "items": len(items),
+                "dropped": {},
+                "event_types": event_type_names or [],
+            }
+        )
+    )
     return path
 
 
-def synthetic_sequences(num_users: int = 60, num_items: int = 40, seed: int = 0) -> dict[str, list[tuple[str, int]]]:
-    """Users walk a ring of items (item k is usually followed by k + 1): a sequence model can learn it, pop cannot."""
+def synthetic_sequences(
+    num_users: int = 60, num_items: int = 40, seed: int = 0
+) -> dict[str, list[tuple[str, int]]]:
+    """Users walk a ring of items (item k is usually followed by k + 1):
+    a sequence model can learn it, pop cannot."""
     rng = np.random.default_rng(seed)
     out = {}
     for u in range(num_users):

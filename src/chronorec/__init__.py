@@ -16,4 +16,14 @@ from chronorec.data.dataset import load_dataset
 from chronorec.training.config import TrainConfig
 from chronorec.version import __version__
 
-__all__ = ["prepare", "train", "evaluate", "compare", "recommend", "benchmark", "TrainConfig", "load_dataset", "__version__"]
+__all__ = [
+    "prepare",
+    "train",
+    "evaluate",
+    "compare",
+    "recommend",
+    "benchmark",
+    "TrainConfig",
+    "load_dataset",
+    "__version__",
+]

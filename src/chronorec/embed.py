@@ -1,12 +1,13 @@
 """User and item vectors from a trained or pre-trained run, and nearest items by cosine.
 
 A user's vector is the model's last hidden state after the user's history (the state it scores the
-next item from); with ``as_of``, after the events strictly before that moment. An item's vector is its
-row of ``item_vectors()`` (with text features, the fused ID + text vector). Both tables keep the
+next item from); with ``as_of``, after the events strictly before that moment. An item's vector is
+its row of ``item_vectors()`` (with text features, the fused ID + text vector). Both tables keep the
 dataset's original ids::
 
-    embed("runs/sasrec", "emb/")  # emb/users.parquet (user_id, embedding), emb/items.parquet (item_id, title, embedding)
-    similar("runs/sasrec", item="50", k=10)
+    # emb/users.parquet (user_id, embedding), emb/items.parquet (item_id, title, embedding)
+    embed("runs/sasrec", "emb/")
+    nearest("runs/sasrec", item="50", k=10)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -24,24 +26,28 @@ from chronorec.data.batches import SeqBatch, gather_padded
 from chronorec.data.dataset import SequenceData
 from chronorec.errors import ChronorecError
 from chronorec.models import SequenceModel
-from chronorec import api
-from chronorec.training.config import TrainConfig
+from chronorec.runs.load import Run, load_run
 
 USERS_FILE = "users.parquet"
 ITEMS_FILE = "items.parquet"
 META_FILE = "embeddings.json"
 
 
-def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[TrainConfig, SequenceModel, SequenceData]:
-    """The config, the neural model (eval mode) and the dataset of a run folder (trained or pre-trained)."""
-    config, model, data = api.load_run(run_dir, device)
-    if not isinstance(model, SequenceModel):
-        raise ChronorecError(f"{run_dir}: model '{model.name}' has no hidden states to embed with (use a neural model)")
-    return config, model, data
+def load_neural_run(run_dir: str | Path, device: str = "cpu") -> Run:
+    """A run folder (trained or pre-trained) whose model has hidden states;
+    a one-line error otherwise."""
+    run = load_run(run_dir, device)
+    if not isinstance(run.model, SequenceModel):
+        raise ChronorecError(
+            f"{run_dir}: model '{run.model.name}' has no hidden states to embed with "
+            "(use a neural model)"
+        )
+    return run
 
 
 def parse_timestamp(value: str | float | datetime) -> int:
-    """Unix seconds from unix seconds (number or digits) or ISO-8601 (a naive time is taken as UTC)."""
+    """Unix seconds from unix seconds (number or digits) or ISO-8601
+    (a naive time is taken as UTC)."""
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, (int, float)):
@@ -55,14 +61,17 @@ def parse_timestamp(value: str | float | datetime) -> int:
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            raise ChronorecError(f"cannot read '{value}' as a time: give unix seconds or ISO-8601 (2024-05-01T12:00)") from None
+            raise ChronorecError(
+                f"cannot read '{value}' as a time: give unix seconds or ISO-8601 (2024-05-01T12:00)"
+            ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return int(moment.timestamp())
 
 
 def history_ends(data: SequenceData, as_of: int | None = None) -> np.ndarray:
-    """Per user (internal id, index 0 unused), the flat index just past their last event before ``as_of``."""
+    """Per user (internal id, index 0 unused),
+    the flat index just past their last event before ``as_of``."""
     starts, ends = data.offsets[:-1], data.offsets[1:]
     if as_of is None:
         return ends.copy()
@@ -82,7 +91,8 @@ def user_vectors(
     query_time: int | None = None,
     batch_size: int = 512,
 ) -> np.ndarray:
-    """Last hidden state ``(U, D)`` float32 after ``data``'s events ``offsets[u]:ends[k]`` of each user ``users[k]``."""
+    """Last hidden state ``(U, D)`` float32 after ``data``'s events ``offsets[u]:ends[k]``
+    of each user ``users[k]``."""
     device = next(model.parameters()).device
     model.eval()
     out = []
@@ -94,9 +104,16 @@ def user_vectors(
         ev = None
         if data.event_types is not None:
             ev = torch.from_numpy(gather_padded(data.event_types, starts, e, max_len, np.int64))
-        # The moment of prediction: the as-of time when given (time-aware models see the gap), else the last event.
-        now = ts[:, -1].clone() if query_time is None else torch.full((len(u),), int(query_time), dtype=torch.int64)
-        batch = model.readable(SeqBatch(items, ts, ev, torch.from_numpy(u.astype(np.int64)), now).to(device))
+        # The moment of prediction: the as-of time when given
+        # (time-aware models see the gap), else the last event.
+        now = (
+            ts[:, -1].clone()
+            if query_time is None
+            else torch.full((len(u),), int(query_time), dtype=torch.int64)
+        )
+        batch = model.readable(
+            SeqBatch(items, ts, ev, torch.from_numpy(u.astype(np.int64)), now).to(device)
+        )
         out.append(model.encode(batch)[:, -1].float().cpu())
     if not out:
         return np.zeros((0, int(model.item_vectors().shape[1])), dtype=np.float32)
@@ -110,7 +127,9 @@ def item_vectors(model: SequenceModel) -> np.ndarray:
 
 
 def _embedding_column(matrix: np.ndarray) -> pl.Series:
-    return pl.Series("embedding", np.ascontiguousarray(matrix, dtype=np.float32)).cast(pl.List(pl.Float32))
+    return pl.Series("embedding", np.ascontiguousarray(matrix, dtype=np.float32)).cast(
+        pl.List(pl.Float32)
+    )
 
 
 @dataclass(frozen=True)
@@ -122,41 +141,65 @@ class EmbedResult:
     as_of: int | None
 
 
-def embed(run_dir: str | Path, out: str | Path, *, as_of: str | int | None = None, device: str = "cpu") -> EmbedResult:
-    """Write ``users.parquet`` (``user_id``, ``embedding``) and ``items.parquet`` (``item_id``, ``title``, ``embedding``).
+def embed(
+    run_dir: str | Path, out: str | Path, *, as_of: str | int | None = None, device: str = "cpu"
+) -> EmbedResult:
+    """Write ``users.parquet`` (``user_id``, ``embedding``) and ``items.parquet`` (``item_id``,
+    ``title``, ``embedding``).
 
     Each file is written atomically. Users with no event before ``as_of`` have no state and are left
     out; ``embeddings.json`` records the run, the time and the counts.
     """
-    config, model, data = load_run(run_dir, device)
+    run = load_neural_run(run_dir, device)
+    config, data = run.config, run.data
+    model = cast(SequenceModel, run.model)  # load_neural_run checked it
     moment = None if as_of is None else parse_timestamp(as_of)
     ends = history_ends(data, moment)
     users = np.arange(1, data.num_users + 1)
     users = users[ends[users] > data.offsets[users]]
-    user_matrix = user_vectors(model, data, users, ends[users], max_len=config.max_len, query_time=moment)
+    user_matrix = user_vectors(
+        model, data, users, ends[users], max_len=config.max_len, query_time=moment
+    )
     item_matrix = item_vectors(model)
     out = Path(out)
-    user_frame = pl.DataFrame([pl.Series("user_id", data.user_ids[users].astype(str), dtype=pl.Utf8), _embedding_column(user_matrix)])
+    user_frame = pl.DataFrame(
+        [
+            pl.Series("user_id", data.user_ids[users].astype(str), dtype=pl.Utf8),
+            _embedding_column(user_matrix),
+        ]
+    )
     titles = [data.title(i) for i in range(1, data.num_items + 1)]
-    item_frame = pl.DataFrame([
-        pl.Series("item_id", data.item_ids[1:].astype(str), dtype=pl.Utf8),
-        pl.Series("title", titles, dtype=pl.Utf8),
-        _embedding_column(item_matrix),
-    ])
+    item_frame = pl.DataFrame(
+        [
+            pl.Series("item_id", data.item_ids[1:].astype(str), dtype=pl.Utf8),
+            pl.Series("title", titles, dtype=pl.Utf8),
+            _embedding_column(item_matrix),
+        ]
+    )
     for name, frame in ((USERS_FILE, user_frame), (ITEMS_FILE, item_frame)):
         with atomic_path(out / name) as tmp:
             frame.write_parquet(tmp)
     dim = int(item_matrix.shape[1])
-    write_json(out / META_FILE, {
-        "run_dir": str(Path(run_dir).resolve()), "model": model.name, "dataset": str(data.path), "dim": dim,
-        "as_of": moment, "users": len(users), "items": data.num_items,
-        "user_vector": "last hidden state after the history" + ("" if moment is None else " before as_of"),
-    })
+    write_json(
+        out / META_FILE,
+        {
+            "run_dir": str(Path(run_dir).resolve()),
+            "model": model.name,
+            "dataset": str(data.path),
+            "dim": dim,
+            "as_of": moment,
+            "users": len(users),
+            "items": data.num_items,
+            "user_vector": "last hidden state after the history"
+            + ("" if moment is None else " before as_of"),
+        },
+    )
     return EmbedResult(out, len(users), data.num_items, dim, moment)
 
 
 def read_embeddings(path: str | Path) -> tuple[list[str], np.ndarray]:
-    """Ids (first column) and the ``(N, D)`` float32 matrix of a ``users.parquet`` / ``items.parquet``."""
+    """Ids (first column) and the ``(N, D)`` float32 matrix
+    of a ``users.parquet`` / ``items.parquet``."""
     frame = pl.read_parquet(path)
     ids = frame[frame.columns[0]].cast(pl.Utf8).to_list()
     if frame.height == 0:
@@ -166,15 +209,20 @@ def read_embeddings(path: str | Path) -> tuple[list[str], np.ndarray]:
 
 
 @dataclass(frozen=True)
-class SimilarItem:
+class NearestItem:
     item_id: str
     score: float  # cosine similarity
     title: str | None = None
 
 
-def nearest_items(vectors: np.ndarray | torch.Tensor, item: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Internal ids and cosines of the ``k`` items closest to ``item`` in ``vectors`` (I + 1, D), itself excluded."""
-    v = torch.nn.functional.normalize(torch.as_tensor(vectors).float(), dim=1)  # padding row stays zero
+def nearest_items(
+    vectors: np.ndarray | torch.Tensor, item: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Internal ids and cosines of the ``k`` items closest to ``item`` in ``vectors`` (I + 1, D),
+    itself excluded."""
+    v = torch.nn.functional.normalize(
+        torch.as_tensor(vectors).float(), dim=1
+    )  # padding row stays zero
     scores = v @ v[item]  # (I + 1,)
     scores[0] = float("-inf")
     scores[item] = float("-inf")
@@ -183,11 +231,18 @@ def nearest_items(vectors: np.ndarray | torch.Tensor, item: int, k: int) -> tupl
 
 
 @torch.inference_mode()
-def similar(run_dir: str | Path, item: str, k: int = 10, *, device: str = "cpu") -> list[SimilarItem]:
-    """The ``k`` items nearest to ``item`` (original id) by cosine of the run's item vectors, with titles."""
-    _, model, data = load_run(run_dir, device)
+def nearest(
+    run_dir: str | Path, item: str, k: int = 10, *, device: str = "cpu"
+) -> list[NearestItem]:
+    """The ``k`` items nearest to ``item`` (original id) by cosine
+    of the run's item vectors, with titles."""
+    run = load_neural_run(run_dir, device)
+    model, data = run.model, run.data
     index = data.item_index(item)
     if index is None:
         raise ChronorecError(f"unknown item '{item}' in dataset {data.path}")
     ids, cosines = nearest_items(model.item_vectors().cpu(), index, k)
-    return [SimilarItem(str(data.item_ids[i]), float(s), data.title(int(i))) for i, s in zip(ids, cosines)]
+    return [
+        NearestItem(str(data.item_ids[i]), float(s), data.title(int(i)))
+        for i, s in zip(ids, cosines)
+    ]

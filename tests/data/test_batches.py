@@ -10,7 +10,9 @@ def test_select_by_host_positions_equals_boolean_indexing():
     items = torch.tensor([[0, 0, 3, 4], [0, 5, 6, 7]])
     batch = SeqBatch(items, items * 10)
     values = torch.arange(2 * 4 * 3).reshape(2, 4, 3)
-    with_positions = SeqBatch(items, items * 10, positions=batch.mask.flatten().nonzero().squeeze(1))
+    with_positions = SeqBatch(
+        items, items * 10, positions=batch.mask.flatten().nonzero().squeeze(1)
+    )
     torch.testing.assert_close(with_positions.select(values), values[batch.mask])
     torch.testing.assert_close(batch.select(values), values[batch.mask])
     assert batch[:1].positions is None  # a row slice never keeps stale positions
@@ -37,5 +39,9 @@ def test_drop_items_compacts_rows_and_keeps_the_moment_of_prediction():
     assert out.items.tolist() == [[0, 0, 1, 3], [0, 4, 6, 7], [0, 0, 0, 0]]
     assert out.timestamps.tolist() == [[0, 0, 10, 30], [0, 1, 3, 4], [0, 0, 0, 0]]
     assert out.event_types.tolist() == [[0, 0, 1, 1], [0, 1, 2, 2], [0, 0, 0, 0]]
-    assert out.query_time.tolist() == [30, 4, 10]  # the latest event's time, even when it was dropped
+    assert out.query_time.tolist() == [
+        30,
+        4,
+        10,
+    ]  # the latest event's time, even when it was dropped
     assert drop_items(batch, torch.ones(8, dtype=torch.bool)) is batch

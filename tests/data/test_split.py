@@ -11,7 +11,11 @@ from tests.conftest import write_prepared
 
 sequences_strategy = st.dictionaries(
     st.text("abcdefgh", min_size=1, max_size=3),
-    st.lists(st.tuples(st.sampled_from(["i1", "i2", "i3", "i4", "i5"]), st.integers(0, 1000)), min_size=1, max_size=12),
+    st.lists(
+        st.tuples(st.sampled_from(["i1", "i2", "i3", "i4", "i5"]), st.integers(0, 1000)),
+        min_size=1,
+        max_size=12,
+    ),
     min_size=1,
     max_size=8,
 )
@@ -53,7 +57,9 @@ def test_temporal_split_never_trains_on_the_future(tmp_path_factory, seqs):
         for u, t in zip(cases.users, cases.targets):
             assert data.timestamps[t] >= lo and (hi is None or data.timestamps[t] < hi)
             assert t > data.offsets[u]  # some history
-            assert (data.timestamps[data.offsets[u] : t] < lo).all()  # the user's first event in the window
+            assert (
+                data.timestamps[data.offsets[u] : t] < lo
+            ).all()  # the user's first event in the window
 
 
 def test_windows_cover_every_training_target_once(ring_dataset):
@@ -75,7 +81,9 @@ def test_windows_cover_every_training_target_once(ring_dataset):
 def test_eval_histories_end_right_before_the_target(ring_dataset):
     split = leave_one_out(ring_dataset)
     batch, targets = eval_batch(ring_dataset, split.test, max_len=5)
-    for row, u, target_index, target in zip(batch.items, split.test.users, split.test.targets, targets):
+    for row, u, target_index, target in zip(
+        batch.items, split.test.users, split.test.targets, targets
+    ):
         seq = ring_dataset.items[ring_dataset.offsets[u] : target_index].tolist()
         real = [x for x in row.tolist() if x != 0]
         assert real == seq[-5:]

@@ -24,12 +24,14 @@ class Oracle(Recommender):
 
 def test_oracle_is_perfect_and_batching_does_not_change_results(ring_dataset):
     split = leave_one_out(ring_dataset)
-    targets = {int(u): int(ring_dataset.items[t]) for u, t in zip(split.test.users, split.test.targets)}
+    targets = {
+        int(u): int(ring_dataset.items[t]) for u, t in zip(split.test.users, split.test.targets)
+    }
     oracle = Oracle(targets, ring_dataset.num_items)
     res = evaluate_cases(oracle, ring_dataset, split.test, max_len=10)
     assert res.metrics["NDCG@10"] == 1.0 and res.metrics["MRR@20"] == 1.0
     pop = build_model("pop", {}, num_items=ring_dataset.num_items)
-    pop.fit(ring_dataset, split)
+    pop.learn_counts(ring_dataset, split)
     full = evaluate_cases(pop, ring_dataset, split.test, max_len=10)
     tiny = evaluate_cases(pop, ring_dataset, split.test, max_len=10, memory_budget_mb=0.0001)
     assert torch.equal(full.ranks, tiny.ranks)
@@ -43,7 +45,7 @@ def test_memory_budget_sets_batch_size():
 
 
 def test_chunked_scoring_path_gives_the_same_ranks(ring_dataset, monkeypatch):
-    from chronorec.evaluation import harness
+    from chronorec.scoring import ranker
 
     torch.manual_seed(0)
     model = build_model("sasrec", {"dim": 16}, num_items=ring_dataset.num_items, max_len=10).eval()
@@ -52,19 +54,23 @@ def test_chunked_scoring_path_gives_the_same_ranks(ring_dataset, monkeypatch):
     model.readable_items[1::4] = False  # both paths skip the same history events
     split = leave_one_out(ring_dataset)
     for exclude_seen in (False, True):
-        whole = evaluate_cases(model, ring_dataset, split.test, max_len=10, exclude_seen=exclude_seen)
-        monkeypatch.setattr(harness, "ITEM_CHUNK", 7)
-        chunked = evaluate_cases(model, ring_dataset, split.test, max_len=10, exclude_seen=exclude_seen)
-        monkeypatch.setattr(harness, "ITEM_CHUNK", 65_536)
+        whole = evaluate_cases(
+            model, ring_dataset, split.test, max_len=10, exclude_seen=exclude_seen
+        )
+        monkeypatch.setattr(ranker, "ITEM_CHUNK", 7)
+        chunked = evaluate_cases(
+            model, ring_dataset, split.test, max_len=10, exclude_seen=exclude_seen
+        )
+        monkeypatch.setattr(ranker, "ITEM_CHUNK", 65_536)
         assert torch.equal(whole.ranks, chunked.ranks)
         assert whole.metrics == chunked.metrics
 
 
 def test_histories_skip_items_the_model_never_trained_on(ring_dataset):
-    """Ranks equal those of the same model scoring each history with those items filtered out by hand;
-    exclude_seen still removes them from the candidates."""
+    """Ranks equal those of the same model scoring each history with those items filtered out by
+    hand; exclude_seen still removes them from the candidates."""
     from chronorec.data.batches import history_batch
-    from chronorec.evaluation.metrics import mask_padding_and_seen, pessimistic_rank
+    from chronorec.scoring import mask_padding_and_seen, pessimistic_rank
 
     torch.manual_seed(0)
     model = build_model("sasrec", {"dim": 16}, num_items=ring_dataset.num_items, max_len=10).eval()
@@ -73,7 +79,9 @@ def test_histories_skip_items_the_model_never_trained_on(ring_dataset):
     model.readable_items[untrained] = False
     cases = leave_one_out(ring_dataset).test
     for exclude_seen in (False, True):
-        got = evaluate_cases(model, ring_dataset, cases, max_len=10, exclude_seen=exclude_seen).ranks
+        got = evaluate_cases(
+            model, ring_dataset, cases, max_len=10, exclude_seen=exclude_seen
+        ).ranks
         expected = []
         for u, t in zip(cases.users, cases.targets):
             lo = max(ring_dataset.offsets[u], t - 10)
@@ -83,7 +91,8 @@ def test_histories_skip_items_the_model_never_trained_on(ring_dataset):
             batch.query_time = torch.tensor([times[-1]])
             with torch.no_grad():
                 scores = model.score(batch)
-            mask_padding_and_seen(scores, torch.tensor([items]) if exclude_seen else None)
+            seen = ring_dataset.items[ring_dataset.offsets[u] : t].tolist()  # the whole history
+            mask_padding_and_seen(scores, torch.tensor([seen]) if exclude_seen else None)
             expected.append(pessimistic_rank(scores, torch.tensor([int(ring_dataset.items[t])])))
         assert torch.equal(got, torch.cat(expected))
     assert untrained[ring_dataset.items[cases.targets - 1]].any()  # some latest event is skipped

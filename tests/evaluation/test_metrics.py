@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from chronorec.evaluation.metrics import mask_padding_and_seen, metrics_from_ranks, pessimistic_rank
+from chronorec.evaluation.metrics import metrics_from_ranks
+from chronorec.scoring import mask_padding_and_seen, pessimistic_rank
 
 
 def test_ranks_break_ties_against_the_target():

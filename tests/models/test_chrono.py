@@ -1,4 +1,5 @@
-"""``chrono``: log2 time-gap buckets, a time bias that hides padding and the future, sizes, learning."""
+"""``chrono``: log2 time-gap buckets, a time bias that hides padding and the future, sizes,
+learning."""
 
 import pytest
 import torch
@@ -7,16 +8,18 @@ from chronorec.data.batches import SeqBatch
 from chronorec.errors import ChronorecError
 from chronorec.models import MODELS, build_model
 from chronorec.models.chrono import SIZES, Chrono, ChronoConfig, time_gap_buckets
+from chronorec.runs.training import train_run
 from chronorec.training.config import TrainConfig
-from chronorec.training.trainer import fit
 
 T0 = 1_600_000_000
 DAY = 86_400
 
 
-def _batch(items: list[list[int]], width: int, gaps: list[int] | None = None, types: bool = False
-           ) -> SeqBatch:
-    """Left-padded batch; a row's events are ``gaps`` seconds apart (one hour where ``gaps`` runs out)."""
+def _batch(
+    items: list[list[int]], width: int, gaps: list[int] | None = None, types: bool = False
+) -> SeqBatch:
+    """Left-padded batch; a row's events are ``gaps`` seconds apart (one hour where ``gaps`` runs
+    out)."""
     rows = torch.zeros(len(items), width, dtype=torch.int64)
     ts = torch.zeros_like(rows)
     for r, seq in enumerate(items):
@@ -29,20 +32,31 @@ def _batch(items: list[list[int]], width: int, gaps: list[int] | None = None, ty
 
 def _model(num_event_types: int = 0, max_len: int = 12, **settings) -> Chrono:
     torch.manual_seed(0)
-    model = Chrono(ChronoConfig(**{"size": "tiny", "heads": 2, **settings}), 30, num_event_types, max_len).eval()
+    model = Chrono(
+        ChronoConfig(**{"size": "tiny", "heads": 2, **settings}), 30, num_event_types, max_len
+    ).eval()
     if model.time_bias is not None:  # zero at init: make it matter
         torch.nn.init.normal_(model.time_bias.weight, std=2.0)
     return model
 
 
 def test_time_gap_buckets_on_hand_made_timestamps():
-    offsets = [0, 1, 90, 3600, DAY, 30 * DAY]  # 90 s is in [64, 128): bucket 7; 1 h in [2^11, 2^12): 12; ...
+    offsets = [
+        0,
+        1,
+        90,
+        3600,
+        DAY,
+        30 * DAY,
+    ]  # 90 s is in [64, 128): bucket 7; 1 h in [2^11, 2^12): 12; ...
     buckets = time_gap_buckets(torch.tensor([[T0 + o for o in offsets]]), 27)[0]  # (T, T)
     assert buckets[:, 0].tolist() == [0, 1, 7, 12, 17, 22]
     assert torch.equal(buckets, buckets.T) and (buckets.diagonal() == 0).all()
     assert buckets[1, 2].item() == 7  # 89 s
     # Powers of two start a bucket exactly; long gaps clamp to the last bucket.
-    edges = time_gap_buckets(torch.tensor([[0, 63, 64, 2**25 - 1, 2**25, 10 * 365 * DAY]]), 27)[0, 0]
+    edges = time_gap_buckets(torch.tensor([[0, 63, 64, 2**25 - 1, 2**25, 10 * 365 * DAY]]), 27)[
+        0, 0
+    ]
     assert edges.tolist() == [0, 6, 7, 25, 26, 26]
     assert time_gap_buckets(torch.tensor([[0, DAY]]), 5)[0, 0, 1].item() == 4
 
@@ -79,7 +93,10 @@ def test_shapes_padding_and_causality(time_bias):
 
 
 def test_time_bias_flag_is_a_real_ablation():
-    hourly, irregular = _batch([[3, 4, 5, 6]], 6), _batch([[3, 4, 5, 6]], 6, gaps=[1, 5 * DAY, 40, 300])
+    hourly, irregular = (
+        _batch([[3, 4, 5, 6]], 6),
+        _batch([[3, 4, 5, 6]], 6, gaps=[1, 5 * DAY, 40, 300]),
+    )
     with_bias, without = _model(time_bias=True), _model(time_bias=False)
     assert not torch.allclose(with_bias.score(hourly), with_bias.score(irregular))
     torch.testing.assert_close(without.score(hourly), without.score(irregular))
@@ -110,20 +127,27 @@ def test_named_sizes_overrides_and_parameter_counts():
 
 def test_learns_the_ring_and_beats_pop(ring_dataset, tmp_path, monkeypatch):
     monkeypatch.setitem(MODELS, "chrono", Chrono)
-    common = dict(data=str(ring_dataset.path), max_len=10, batch_size=16, patience=50, threads=1, device="cpu")
-    pop = fit(TrainConfig(model="pop", epochs=1, **common), tmp_path / "pop", show_progress=False)
+    common = dict(
+        data=str(ring_dataset.path), max_len=10, batch_size=16, patience=50, threads=1, device="cpu"
+    )
+    pop = train_run(
+        TrainConfig(model="pop", epochs=1, **common), tmp_path / "pop", show_progress=False
+    )
     params = {"size": "tiny", "dim": 16, "dropout": 0.1}
     cfg = TrainConfig(model="chrono", model_params=params, epochs=25, lr=5e-3, **common)
-    chrono = fit(cfg, tmp_path / "chrono", show_progress=False)
+    chrono = train_run(cfg, tmp_path / "chrono", show_progress=False)
     assert chrono.valid["NDCG@10"] > pop.valid["NDCG@10"] + 0.2
 
 
 def test_without_the_time_bias_chrono_is_sasrec():
-    """The ablation is exact: same seed, same weights, same scores, so sasrec's runs are chrono's ablation."""
+    """The ablation is exact: same seed, same weights, same scores, so sasrec's runs are chrono's
+    ablation."""
     torch.manual_seed(0)
     sasrec = build_model("sasrec", {}, num_items=30, num_event_types=0, max_len=12).eval()
     torch.manual_seed(0)
-    ablated = build_model("chrono", {"time_bias": False}, num_items=30, num_event_types=0, max_len=12).eval()
+    ablated = build_model(
+        "chrono", {"time_bias": False}, num_items=30, num_event_types=0, max_len=12
+    ).eval()
     batch = _batch([[1, 2, 3], [4, 5, 6, 7, 8]], 12, gaps=[5, 70_000])
     assert sasrec.state_dict().keys() == ablated.state_dict().keys()
     torch.testing.assert_close(ablated.score(batch), sasrec.score(batch))

@@ -8,8 +8,8 @@ from chronorec.data.batches import SeqBatch, history_batch
 from chronorec.errors import ChronorecError
 from chronorec.models import MODELS
 from chronorec.models.interests import Interests, InterestsConfig
+from chronorec.runs.training import train_run
 from chronorec.training.config import TrainConfig
-from chronorec.training.trainer import fit
 
 T0 = 1_600_000_000
 
@@ -89,7 +89,7 @@ def test_user_state_after_a_new_event_equals_a_full_recompute():
     # Append a new event, then another that pushes the oldest one out of the max_len window.
     for new in (22, 7):
         history, times = history + [new], times + [times[-1] + 60]
-        state = model.user_state(history_batch([history], [times], None, 6))
+        state = model.query_vectors(history_batch([history], [times], None, 6))
         recompute = model.interests(_batch([history[-6:]], 6))[0][:, -1]
         torch.testing.assert_close(state, recompute, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(model.score_interests(state, torch.tensor([history[-6:]])),
@@ -115,8 +115,8 @@ def test_loss_is_the_softmax_of_the_scores_used_at_inference():
 def test_learns_the_ring_and_beats_pop(ring_dataset, tmp_path, monkeypatch):
     monkeypatch.setitem(MODELS, "interests", Interests)
     common = dict(data=str(ring_dataset.path), max_len=10, batch_size=16, patience=50, threads=1, device="cpu")
-    pop = fit(TrainConfig(model="pop", epochs=1, **common), tmp_path / "pop", show_progress=False)
+    pop = train_run(TrainConfig(model="pop", epochs=1, **common), tmp_path / "pop", show_progress=False)
     params = {"dim": 16, "layers": 1, "heads": 1, "dropout": 0.1, "num_interests": 2}
     cfg = TrainConfig(model="interests", model_params=params, epochs=25, lr=5e-3, **common)
-    result = fit(cfg, tmp_path / "interests", show_progress=False)
+    result = train_run(cfg, tmp_path / "interests", show_progress=False)
     assert result.valid["NDCG@10"] > pop.valid["NDCG@10"] + 0.2

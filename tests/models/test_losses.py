@@ -32,11 +32,15 @@ def test_log_q_correction_by_hand():
 
 def test_sampled_loss_backpropagates_and_masks_accidental_hits():
     torch.manual_seed(0)
-    loss_fn = SampledSoftmaxLoss(torch.ones(51), num_negatives=20, generator=torch.Generator().manual_seed(0))
+    loss_fn = SampledSoftmaxLoss(
+        torch.ones(51), num_negatives=20, generator=torch.Generator().manual_seed(0)
+    )
     hidden = torch.randn(8, 4, requires_grad=True)
     items = torch.randn(51, 4, requires_grad=True)
     targets = torch.randint(1, 51, (8,))
-    loss = loss_fn(hidden, items, targets, negatives=targets[:3].clone())  # every negative is somebody's target
+    loss = loss_fn(
+        hidden, items, targets, negatives=targets[:3].clone()
+    )  # every negative is somebody's target
     loss.backward()
     assert torch.isfinite(loss) and hidden.grad.abs().sum() > 0 and items.grad.abs().sum() > 0
 
@@ -48,7 +52,9 @@ def test_repeat_bias_reaches_sampled_candidates_in_history():
     items = torch.zeros(6, 2)
     bias = torch.tensor(-5.0, requires_grad=True)
     history = torch.tensor([[0, 4, 2]])
-    loss = loss_fn(hidden, items, torch.tensor([1]), (history, bias), negatives=torch.tensor([4, 5]))
+    loss = loss_fn(
+        hidden, items, torch.tensor([1]), (history, bias), negatives=torch.tensor([4, 5])
+    )
     loss.backward()
     # Only item 4 is in the history: its logit drops by 5, item 5 and the target stay level.
     expected = -F.log_softmax(torch.tensor([0.0, -5.0, 0.0]), 0)[0]
@@ -62,31 +68,45 @@ def test_full_softmax_never_answers_padding():
     items[0] = 100 * hidden.mean(0)  # a huge padding logit must not matter
     targets = torch.tensor([1, 2, 3])
     logits = hidden @ items[1:].T
-    torch.testing.assert_close(full_softmax_loss(hidden, items, targets), F.cross_entropy(logits, targets - 1))
+    torch.testing.assert_close(
+        full_softmax_loss(hidden, items, targets), F.cross_entropy(logits, targets - 1)
+    )
 
 
 def test_several_vectors_per_row_score_each_item_by_their_best_match():
-    """(N, K, D) hidden: every logit, of the target and of each candidate, is the max over the K vectors."""
+    """(N, K, D) hidden: every logit, of the target and of each candidate, is the max over the K
+    vectors."""
     counts = torch.tensor([0.0, 6.0, 3.0, 1.0])
     items = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [0.5, 0.5]])
     hidden = torch.tensor([[[1.0, 0.0], [0.0, 3.0]], [[0.0, 1.0], [-1.0, 0.0]]])  # (N=2, K=2, D=2)
     targets = torch.tensor([1, 2])
-    best = torch.tensor([[max(float(v @ items[j]) for v in row) for j in range(4)]
-                         for row in hidden.unbind(0)])  # (N, I + 1) by hand
+    best = torch.tensor(
+        [[max(float(v @ items[j]) for v in row) for j in range(4)] for row in hidden.unbind(0)]
+    )  # (N, I + 1) by hand
     best[:, 0] = float("-inf")
-    torch.testing.assert_close(full_softmax_loss(hidden, items, targets), F.cross_entropy(best, targets))
+    torch.testing.assert_close(
+        full_softmax_loss(hidden, items, targets), F.cross_entropy(best, targets)
+    )
     sampled = SampledSoftmaxLoss(counts, num_negatives=2, in_batch=False)
     negatives = torch.tensor([3, 2])
     log_q = torch.log(2 / 3 * torch.ones(4))  # uniform sampler: K / I for every item
-    rows = [torch.stack([best[n, t] - log_q[t]] + [
-        torch.tensor(float("-inf")) if c == t else best[n, c] - log_q[c] for c in negatives.tolist()])
-        for n, t in enumerate(targets.tolist())]
+    rows = [
+        torch.stack(
+            [best[n, t] - log_q[t]]
+            + [
+                torch.tensor(float("-inf")) if c == t else best[n, c] - log_q[c]
+                for c in negatives.tolist()
+            ]
+        )
+        for n, t in enumerate(targets.tolist())
+    ]
     expected = torch.stack([-F.log_softmax(r, 0)[0] for r in rows]).mean()
     torch.testing.assert_close(sampled(hidden, items, targets, negatives=negatives), expected)
 
 
 def test_repeat_bias_in_full_softmax_matches_a_dense_mask_and_backpropagates():
-    """The in-place scatter adds the bias once per distinct history item, for (N, D) and (N, K, D) rows."""
+    """The in-place scatter adds the bias once per distinct history item, for (N, D) and (N, K, D)
+    rows."""
     torch.manual_seed(0)
     items = torch.randn(8, 4, requires_grad=True)
     history = torch.tensor([[0, 3, 5], [2, 0, 0]])  # distinct items, 0 = padding

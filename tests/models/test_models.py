@@ -1,4 +1,5 @@
-"""Every model: output shapes, padding never changes a score, a future event never changes an earlier one."""
+"""Every model: output shapes, padding never changes a score, a future event never changes an
+earlier one."""
 
 import pytest
 import torch
@@ -21,7 +22,7 @@ def _batch(items: list[list[int]], width: int) -> SeqBatch:
 @pytest.mark.parametrize("name", list(MODELS))
 def test_scores_have_one_column_per_item(name, ring_dataset):
     model = build_model(name, {}, num_items=ring_dataset.num_items, max_len=10)
-    model.fit(ring_dataset, leave_one_out(ring_dataset))
+    model.learn_counts(ring_dataset, leave_one_out(ring_dataset))
     model.eval()
     scores = model.score(_batch([[1, 2, 3], [4]], 10))
     assert scores.shape == (2, ring_dataset.num_items + 1)
@@ -66,7 +67,7 @@ def test_loss_ignores_padding_targets_and_backpropagates(name):
 def test_markov_follows_transitions_and_falls_back_to_popularity(ring_dataset):
     split = leave_one_out(ring_dataset)
     model = build_model("markov", {}, num_items=ring_dataset.num_items)
-    model.fit(ring_dataset, split)
+    model.learn_counts(ring_dataset, split)
     scores = model.score(_batch([[1]], 3))[0]
     # In the ring data item k is mostly followed by k + 1.
     nxt = ring_dataset.item_index(f"i{(int(ring_dataset.item_ids[1][1:]) + 1) % 40}")
@@ -100,4 +101,6 @@ def test_repeat_bias_is_learned_by_the_loss():
     targets = _batch([[2, 3, 1], [5, 6, 7, 8, 4]], 6)  # the last targets repeat history items
     loss, _ = model.loss(inputs, targets)
     loss.backward()
-    assert model.repeat_bias.grad is not None and model.repeat_bias.grad.item() < 0  # pushed up: repeats happen
+    assert (
+        model.repeat_bias.grad is not None and model.repeat_bias.grad.item() < 0
+    )  # pushed up: repeats happen

@@ -1,4 +1,5 @@
-"""The real MovieLens-100K (titles and genres included), prepared once per test session that asks for it."""
+"""The real MovieLens-100K (titles and genres included), prepared once per test session that asks
+for it."""
 
 from __future__ import annotations
 

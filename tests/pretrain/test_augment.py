@@ -1,4 +1,5 @@
-"""Augmentations and cloze masking: shapes, left padding, and nothing but the row's own items in its views."""
+"""Augmentations and cloze masking: shapes, left padding, and nothing but the row's own items in
+its views."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ MASK = 1000
 
 
 def _batch(seed: int, B: int = 16, T: int = 12) -> SeqBatch:
-    """Left-padded rows of 1..T distinct-ish items with increasing times; every row has at least 2 events."""
+    """Left-padded rows of 1..T distinct-ish items with increasing times; every row has at least 2
+    events."""
     rng = np.random.default_rng(seed)
     items = np.zeros((B, T), dtype=np.int64)
     ts = np.zeros((B, T), dtype=np.int64)
@@ -50,9 +52,15 @@ def test_crop_keeps_one_contiguous_run_left_padded(seed):
     g = torch.Generator().manual_seed(seed)
     out = crop(batch, 0.6, g)
     assert _left_padded(out.items)
-    for src, dst, src_ts, dst_ts in zip(_rows(batch.items), _rows(out.items), _rows(batch.timestamps), _rows(out.timestamps)):
+    for src, dst, src_ts, dst_ts in zip(
+        _rows(batch.items), _rows(out.items), _rows(batch.timestamps), _rows(out.timestamps)
+    ):
         assert len(dst) == max(1, int(0.6 * len(src)))
-        starts = [s for s in range(len(src) - len(dst) + 1) if src[s : s + len(dst)] == dst and src_ts[s : s + len(dst)] == dst_ts]
+        starts = [
+            s
+            for s in range(len(src) - len(dst) + 1)
+            if src[s : s + len(dst)] == dst and src_ts[s : s + len(dst)] == dst_ts
+        ]
         assert starts, (src, dst)
     assert torch.equal(out.query_time, out.timestamps[:, -1])
 

@@ -1,4 +1,5 @@
-"""Pre-training objectives: each loss goes down on real MovieLens-100K, and masking never shows a target."""
+"""Pre-training objectives: each loss goes down on real MovieLens-100K, and masking never shows a
+target."""
 
 from __future__ import annotations
 
@@ -66,15 +67,26 @@ def test_cloze_prediction_does_not_depend_on_the_hidden_target(ml100k, windows):
     batch = window_batches(windows, 32, torch.Generator().manual_seed(5))[0]
     inputs, targets, items = objective.prepare(batch, torch.Generator().manual_seed(7))
     mask_id = objective.mask_token.mask_id
-    # Column t of the inputs predicts window column t + 1; that column is masked in the inputs (when inside them).
+    # Column t of the inputs predicts window column t + 1; that column is masked in the inputs (when
+    # inside them).
     inside = targets[:, :-1]
     assert (inputs.items[:, 1:][inside] == mask_id).all()
     assert not (inputs.items[:, 1:][inside] == items[:, :-1][inside]).any()
     with torch.no_grad(), objective.mask_token.installed(model):
         hidden = model.encode(inputs)
-    # Replace every target by another item: the hidden states at the predicting positions do not move.
-    changed = SeqBatch(torch.where(torch.cat([torch.zeros_like(targets[:, :1]), targets], 1), batch.items % ml100k.num_items + 1,
-                                   batch.items), batch.timestamps, None, batch.users, batch.query_time)
+    # Replace every target by another item: the hidden states at the predicting positions do not
+    # move.
+    changed = SeqBatch(
+        torch.where(
+            torch.cat([torch.zeros_like(targets[:, :1]), targets], 1),
+            batch.items % ml100k.num_items + 1,
+            batch.items,
+        ),
+        batch.timestamps,
+        None,
+        batch.users,
+        batch.query_time,
+    )
     inputs2, targets2, items2 = objective.prepare(changed, torch.Generator().manual_seed(7))
     assert torch.equal(targets, targets2) and not torch.equal(items[targets], items2[targets])
     with torch.no_grad(), objective.mask_token.installed(model):
@@ -89,7 +101,9 @@ def test_mask_token_is_spliced_in_only_while_installed(ml100k):
     with objective.mask_token.installed(model):
         vectors = model.item_embedding(ids)
     assert torch.equal(vectors[0, 2], objective.mask_token.vector.detach())
-    assert torch.equal(vectors[0, 0], torch.zeros(16)) and torch.equal(vectors[0, 1], model.item_embedding.weight[3])
+    assert torch.equal(vectors[0, 0], torch.zeros(16)) and torch.equal(
+        vectors[0, 1], model.item_embedding.weight[3]
+    )
     with pytest.raises(IndexError):  # hooks removed: the mask id is no item
         model.item_embedding(ids)
 
@@ -109,7 +123,9 @@ def test_contrastive_views_come_from_the_sequence_and_positives_pair_up(ml100k, 
 
 
 def test_autoencoder_reconstructs_the_uncorrupted_bag(ml100k, windows):
-    objective = build_objective("autoencoder", _model(ml100k.num_items), ObjectiveConfig(corrupt=0.3))
+    objective = build_objective(
+        "autoencoder", _model(ml100k.num_items), ObjectiveConfig(corrupt=0.3)
+    )
     batch = window_batches(windows, 16, torch.Generator().manual_seed(3))[0]
     inputs, bag = objective.prepare(batch, torch.Generator().manual_seed(4))
     assert torch.equal(bag, batch.items[:, 1:])
@@ -118,11 +134,15 @@ def test_autoencoder_reconstructs_the_uncorrupted_bag(ml100k, windows):
 
 @pytest.mark.parametrize("model_name", ["gru4rec", "lstm-attn", "interests"])
 def test_any_sequence_model_can_be_pretrained(model_name, ml100k, windows):
-    params = {"dim": 16, "dropout": 0.0} | ({"layers": 1, "heads": 1} if model_name == "interests" else {})
+    params = {"dim": 16, "dropout": 0.0} | (
+        {"layers": 1, "heads": 1} if model_name == "interests" else {}
+    )
     model = build_model(model_name, params, num_items=ml100k.num_items, max_len=MAX_LEN)
     batch = window_batches(windows, 16, torch.Generator().manual_seed(3))[0]
     for name in OBJECTIVES:
-        loss, _ = build_objective(name, model, ObjectiveConfig())(batch, torch.Generator().manual_seed(0))
+        loss, _ = build_objective(name, model, ObjectiveConfig())(
+            batch, torch.Generator().manual_seed(0)
+        )
         loss.backward()
         assert torch.isfinite(loss)
 
@@ -133,4 +153,6 @@ def test_bad_objective_and_settings_are_clear_errors(ml100k):
     with pytest.raises(ChronorecError, match="temperature"):
         build_objective("contrastive", _model(ml100k.num_items), ObjectiveConfig(temperature=0))
     with pytest.raises(ChronorecError, match="not a neural sequence model"):
-        build_objective("cloze", build_model("pop", {}, num_items=ml100k.num_items), ObjectiveConfig())
+        build_objective(
+            "cloze", build_model("pop", {}, num_items=ml100k.num_items), ObjectiveConfig()
+        )

@@ -1,4 +1,5 @@
-"""The pre-training run folder: complete, atomic, and usable by `train --init`, `evaluate` and `embed`."""
+"""The pre-training run folder: complete, atomic, and usable by `train --init`, `evaluate` and
+`embed`."""
 
 from __future__ import annotations
 
@@ -12,14 +13,21 @@ from safetensors.torch import load_file
 import chronorec
 from chronorec.errors import ChronorecError
 from chronorec.pretrain import PretrainConfig, pretrain
+from chronorec.runs.training import train_run
 from chronorec.training.config import TrainConfig
-from chronorec.training.trainer import fit
 
 TINY = {"dim": 16, "layers": 1, "heads": 1}
 
 
 def _pretrain(data, out, objective="cloze", **kw):
-    options = {"model_params": TINY, "max_len": 10, "batch_size": 16, "epochs": 2, "device": "cpu", "progress": False}
+    options = {
+        "model_params": TINY,
+        "max_len": 10,
+        "batch_size": 16,
+        "epochs": 2,
+        "device": "cpu",
+        "progress": False,
+    }
     options.update(kw)
     return pretrain(data.path, objective, "sasrec", out, **options)
 
@@ -28,7 +36,15 @@ def _pretrain(data, out, objective="cloze", **kw):
 def test_run_folder_is_complete_and_loadable(ring_dataset, tmp_path, objective):
     result = _pretrain(ring_dataset, tmp_path / "pre", objective)
     assert result.epochs == 2 and len(result.losses) == 2 and result.windows > 0
-    for name in ("config.toml", "pretrain.toml", "model.safetensors", "model.json", "history.json", "pretrain.json", "curve.png"):
+    for name in (
+        "config.toml",
+        "pretrain.toml",
+        "model.safetensors",
+        "model.json",
+        "history.json",
+        "pretrain.json",
+        "curve.png",
+    ):
         assert (tmp_path / "pre" / name).is_file(), name
     assert not list((tmp_path / "pre").glob(".*tmp"))
     config = TrainConfig.load(tmp_path / "pre" / "config.toml")
@@ -43,8 +59,16 @@ def test_run_folder_is_complete_and_loadable(ring_dataset, tmp_path, objective):
 def test_fine_tuning_starts_from_the_pretrained_weights(ring_dataset, tmp_path):
     _pretrain(ring_dataset, tmp_path / "pre", "contrastive")
     source = load_file(str(tmp_path / "pre" / "model.safetensors"))
-    config = TrainConfig(data=str(ring_dataset.path), model="sasrec", model_params=TINY, max_len=10, batch_size=16,
-                         epochs=1, init=str(tmp_path / "pre"), device="cpu")
+    config = TrainConfig(
+        data=str(ring_dataset.path),
+        model="sasrec",
+        model_params=TINY,
+        max_len=10,
+        batch_size=16,
+        epochs=1,
+        init=str(tmp_path / "pre"),
+        device="cpu",
+    )
     from chronorec.models import build_model
     from chronorec.runs.checkpoint import init_from
 
@@ -53,7 +77,7 @@ def test_fine_tuning_starts_from_the_pretrained_weights(ring_dataset, tmp_path):
     assert set(copied) == set(source)  # the objective's own heads are never in the model file
     for name in copied:
         assert torch.equal(model.state_dict()[name], source[name])
-    result = fit(config, tmp_path / "fine", show_progress=False)
+    result = train_run(config, tmp_path / "fine", show_progress=False)
     assert result.best_epoch == 1
 
 
@@ -70,8 +94,8 @@ def test_max_users_limits_the_windows(ring_dataset, tmp_path):
 
 
 def test_text_features_are_pretrained_and_reloaded(ring_dataset, tmp_path):
-    from chronorec.embed import load_run
-    from chronorec.text import TextItemEmbedding, _centre, item_text_vectors
+    from chronorec.models.text import TextItemEmbedding, _centre, item_text_vectors
+    from chronorec.runs.load import load_run
 
     class FakeEncoder:  # stands in for the sentence encoder: the cache then serves the runner
         def encode(self, texts, **_):
@@ -81,9 +105,13 @@ def test_text_features_are_pretrained_and_reloaded(ring_dataset, tmp_path):
 
     vectors = item_text_vectors(ring_dataset, encoder=FakeEncoder())
     _pretrain(ring_dataset, tmp_path / "pre", "autoencoder", text_features=True)
-    _, model, _ = load_run(tmp_path / "pre")
+    run = load_run(tmp_path / "pre")
+    model = run.model
     assert isinstance(model.item_embedding, TextItemEmbedding)
-    assert np.allclose(model.item_embedding.text.numpy(), _centre(torch.from_numpy(vectors)).numpy(), atol=1e-6)
+    assert run.description["text_features"] and run.description["text_dim"] == 384
+    assert np.allclose(
+        model.item_embedding.text.numpy(), _centre(torch.from_numpy(vectors)).numpy(), atol=1e-6
+    )
     from chronorec.data.split import leave_one_out, training_items
 
     known = training_items(ring_dataset, leave_one_out(ring_dataset).train_end)

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
 
 import torch
 
-from chronorec.data.batches import eval_batch
+from chronorec.data.batches import SeqBatch, eval_batch, seen_items
 from chronorec.data.dataset import SequenceData
 from chronorec.data.split import EvalCases
-from chronorec.evaluation.metrics import mask_padding_and_seen, metrics_from_ranks, pessimistic_rank
-from chronorec.evaluation.topk import chunked_rank_topk
-from chronorec.models.base import Recommender, SequenceModel, distinct_history
+from chronorec.evaluation.metrics import metrics_from_ranks
+from chronorec.models.base import Recommender
+from chronorec.scoring import ITEM_CHUNK, Ranker
 
 DEFAULT_KS = (10, 20)
-ITEM_CHUNK = 65_536  # catalogues larger than this are scored chunk by chunk with a running top-K
-
-
-def scores_by_dot_product(model: Recommender) -> bool:
-    """True for models whose scores are the base class's: last hidden state . item vectors (+ repeat bias)."""
-    return isinstance(model, SequenceModel) and type(model).score is SequenceModel.score
 
 
 @dataclass
@@ -30,7 +26,7 @@ class EvalResult:
     ranks: torch.Tensor  # (C,) int64, 0-based, pessimistic
     users: torch.Tensor  # (C,) internal user ids, aligned with ranks
     exclude_seen: bool
-    extra: dict[str, float] = field(default_factory=dict)
+    top_items: torch.Tensor  # (C, max K) internal item ids recommended for each case, best first
 
 
 def users_per_batch(num_items: int, memory_budget_mb: float) -> int:
@@ -51,7 +47,8 @@ def evaluate_cases(
     device: torch.device | str = "cpu",
     memory_budget_mb: float = 256.0,
 ) -> EvalResult:
-    """Full-ranking metrics of ``model`` on ``cases``: every item is a candidate, ties count against the target.
+    """Full-ranking metrics of ``model`` on ``cases``: every item is a candidate,
+    ties count against the target.
 
     Args:
         model: any :class:`~chronorec.models.base.Recommender`.
@@ -59,58 +56,54 @@ def evaluate_cases(
         cases: validation or test cases from a split.
         max_len: how many of the latest history events the model sees.
         ks: cut-offs.
-        exclude_seen: drop items in the visible history from the candidates.
+        exclude_seen: drop every item of the user's history before the target from the candidates.
         device: where scoring runs.
         memory_budget_mb: bounds the ``(users x items)`` score block held at once.
     """
-    was_training = getattr(model, "training", False)
-    if isinstance(model, torch.nn.Module):
-        model.eval()
-    inputs, targets = eval_batch(data, cases, max_len)
-    seen = inputs.items  # the candidates exclude_seen removes: the visible history, whatever the model reads of it
-    if isinstance(model, Recommender):
-        inputs = model.readable(inputs)
-    step = users_per_batch(data.num_items, memory_budget_mb)
-    kmax = max(ks)
-    predicts_events = data.event_types is not None and hasattr(model, "predict_event_types")
-    chunked = scores_by_dot_product(model) and data.num_items > ITEM_CHUNK
-    if chunked:
-        step = max(1, int(memory_budget_mb * 2**20 // (ITEM_CHUNK * 4 * 3)))
+    was_training = model.training
+    model.eval()
+    ranker = Ranker(model)
     ranks, recommended, event_predictions = [], [], []
+    inputs, targets = eval_batch(data, cases, max_len)
+    predicts_events = data.event_types is not None and hasattr(model, "predict_event_types")
+    step = _cases_per_batch(data.num_items, memory_budget_mb)
     for lo in range(0, len(targets), step):
         batch = inputs[lo : lo + step].to(device)
-        batch_targets = targets[lo : lo + step].to(device)
+        exclude = _seen(data, cases, lo, step).to(device) if exclude_seen else None
+        rank, top = ranker.rank(batch, targets[lo : lo + step].to(device), max(ks), exclude=exclude)
+        ranks.append(rank.cpu())
+        recommended.append(top.cpu())
         if predicts_events:
-            event_predictions.append(model.predict_event_types(batch).argmax(dim=1).cpu())
-        if chunked:
-            assert isinstance(model, SequenceModel)
-            bias = None if model.repeat_bias is None else float(model.repeat_bias)
-            rank, _, top = chunked_rank_topk(
-                model.encode(batch)[:, -1], model.item_vectors(), batch_targets, kmax, chunk=ITEM_CHUNK,
-                history=distinct_history(seen[lo : lo + step].to(device) if exclude_seen else batch.items),
-                repeat_bias=bias, exclude_seen=exclude_seen,
-            )
-            assert rank is not None
-            ranks.append(rank.cpu())
-            recommended.append(top.cpu())
-            continue
-        scores = model.score(batch).float()  # (B, I + 1)
-        mask_padding_and_seen(scores, seen[lo : lo + step].to(device) if exclude_seen else None)
-        ranks.append(pessimistic_rank(scores, batch_targets).cpu())
-        recommended.append(scores.topk(kmax, dim=1).indices.cpu())
-    if isinstance(model, torch.nn.Module) and was_training:
-        model.train()
+            predict = cast(Callable[[SeqBatch], torch.Tensor], model.predict_event_types)
+            event_predictions.append(predict(ranker.read(batch)).argmax(dim=1).cpu())
+    model.train(was_training)
     all_ranks = torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.int64)
-    metrics = metrics_from_ranks(all_ranks, ks)
-    if recommended:
-        top = torch.cat(recommended)
-        for k in ks:
-            metrics[f"Coverage@{k}"] = torch.unique(top[:, :k]).numel() / data.num_items
-    if predicts_events and event_predictions:
+    top = torch.cat(recommended) if recommended else torch.zeros((0, max(ks)), dtype=torch.int64)
+    metrics = metrics_from_ranks(all_ranks, ks) | _coverage(top, ks, data.num_items)
+    if event_predictions:
         assert data.event_types is not None
         true_types = torch.from_numpy(data.event_types[cases.targets].astype("int64"))
         metrics.update(event_type_metrics(torch.cat(event_predictions), true_types))
-    return EvalResult(metrics, all_ranks, inputs.users, exclude_seen)
+    assert inputs.users is not None  # eval_batch always sets them
+    return EvalResult(metrics, all_ranks, inputs.users, exclude_seen, top)
+
+
+def _cases_per_batch(num_items: int, memory_budget_mb: float) -> int:
+    """How many cases' score rows fit the budget:
+    a few float32 copies of ``(B, I)`` or of a chunk."""
+    return users_per_batch(min(num_items, ITEM_CHUNK), memory_budget_mb)
+
+
+def _seen(data: SequenceData, cases: EvalCases, lo: int, step: int) -> torch.Tensor:
+    """Every item each case's user had before its target: what ``exclude_seen`` removes."""
+    return seen_items(data, cases.users[lo : lo + step], cases.targets[lo : lo + step])
+
+
+def _coverage(top: torch.Tensor, ks: tuple[int, ...], num_items: int) -> dict[str, float]:
+    """Share of the catalogue in at least one top-K list, per cut-off."""
+    if not len(top):
+        return {}
+    return {f"Coverage@{k}": torch.unique(top[:, :k]).numel() / num_items for k in ks}
 
 
 def event_type_metrics(predicted: torch.Tensor, actual: torch.Tensor) -> dict[str, float]:

@@ -1,4 +1,5 @@
-"""Paired comparison of two models on the same evaluation cases, with a bootstrap confidence interval.
+"""Paired comparison of two models on the same evaluation cases,
+with a bootstrap confidence interval.
 
 Two leaderboard means that differ by a few percent say little on a thousand users: one NDCG@10
 figure on MovieLens-100K has a standard error near .007. Comparing the models case by case removes
@@ -17,7 +18,8 @@ from chronorec.errors import ChronorecError
 
 @dataclass(frozen=True)
 class PairedComparison:
-    """``candidate`` against ``baseline`` on the same cases: difference of means and its bootstrap interval."""
+    """``candidate`` against ``baseline`` on the same cases:
+    difference of means and its bootstrap interval."""
 
     metric: str
     cases: int
@@ -53,10 +55,14 @@ def paired_bootstrap(
     """Compare per-case values ``(C,)`` of two models on the same cases (same order).
 
     The interval is the percentile bootstrap of the mean difference: cases are drawn with
-    replacement ``resamples`` times, and the same draw is used for both models (that is the pairing).
+    replacement ``resamples`` times, and the same draw is used for both models
+    (that is the pairing).
     """
     if baseline.shape != candidate.shape or baseline.dim() != 1:
-        raise ChronorecError(f"paired comparison needs two equal-length case vectors, got {tuple(baseline.shape)} and {tuple(candidate.shape)}")
+        raise ChronorecError(
+            "paired comparison needs two equal-length case vectors, "
+            f"got {tuple(baseline.shape)} and {tuple(candidate.shape)}"
+        )
     if resamples < 1:
         raise ChronorecError(f"resamples must be at least 1, got {resamples}")
     if not 0 < confidence < 1:
@@ -76,8 +82,14 @@ def paired_bootstrap(
     tail = (1 - confidence) / 2
     low, high = torch.quantile(means, torch.tensor([tail, 1 - tail], dtype=torch.float64)).tolist()
     return PairedComparison(
-        metric=metric, cases=n, baseline_mean=baseline.double().mean().item(),
-        candidate_mean=candidate.double().mean().item(), difference=diff.mean().item(),
-        ci_low=low, ci_high=high, confidence=confidence,
-        better=int((diff > 0).sum()), worse=int((diff < 0).sum()),
+        metric=metric,
+        cases=n,
+        baseline_mean=baseline.double().mean().item(),
+        candidate_mean=candidate.double().mean().item(),
+        difference=diff.mean().item(),
+        ci_low=low,
+        ci_high=high,
+        confidence=confidence,
+        better=int((diff > 0).sum()),
+        worse=int((diff < 0).sum()),
     )

@@ -16,7 +16,8 @@ from torch import nn
 from chronorec.data.batches import SeqBatch
 from chronorec.errors import ChronorecError
 from chronorec.models.base import SequenceModel
-from chronorec.models.layers import TransformerTrunk, causal_padding_mask
+from chronorec.models.layers import TransformerTrunk, causal_padding_mask, check_block
+from chronorec.models.parts import NO_PARTS, ModelParts
 
 SIZES: dict[str, tuple[int, int, int]] = {  # name -> (layers, dim, heads)
     "tiny": (1, 32, 1),
@@ -34,6 +35,7 @@ class ChronoConfig:
     heads: int = 0  # 0: from size
     dropout: float = 0.2
     ffn_mult: int = 4
+    block: str = "prenorm"  # prenorm | ligr (gated residual branches, as in eSASRec)
     time_bias: bool = True  # False: plain causal mask (ablation)
     repeat_bias: bool = True  # learn a score offset for items already in the history
     # Bucket 0 is a gap under 1 s, bucket b covers [2^(b-1), 2^b) s; 27 buckets put the last
@@ -41,13 +43,18 @@ class ChronoConfig:
     num_time_buckets: int = 27
 
     def __post_init__(self) -> None:
+        check_block(self.block)
         if self.size not in SIZES:
             raise ChronorecError(f"unknown chrono size '{self.size}' (choose {', '.join(SIZES)})")
         if self.num_time_buckets < 2:
-            raise ChronorecError(f"chrono num_time_buckets must be >= 2, got {self.num_time_buckets}")
+            raise ChronorecError(
+                f"chrono num_time_buckets must be >= 2, got {self.num_time_buckets}"
+            )
         layers, dim, heads = self.shape
         if min(layers, dim, heads) < 1 or dim % heads:
-            raise ChronorecError(f"chrono needs layers, dim, heads >= 1, dim divisible by heads; got {self.shape}")
+            raise ChronorecError(
+                f"chrono needs layers, dim, heads >= 1, dim divisible by heads; got {self.shape}"
+            )
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -57,13 +64,15 @@ class ChronoConfig:
 
 
 def time_gap_buckets(timestamps: torch.Tensor, num_buckets: int) -> torch.Tensor:
-    """Log2 bucket ``(B, T, T)`` of the gap ``|t_q - t_k|`` between every two events of ``timestamps`` ``(B, T)``.
+    """Log2 bucket ``(B, T, T)`` of the gap ``|t_q - t_k|`` between every two events of
+    ``timestamps`` ``(B, T)``.
 
     Bucket 0: gap < 1 s; bucket b >= 1: gap in ``[2^(b-1), 2^b)`` s; clamped at ``num_buckets - 1``.
     Integer boundaries keep powers of two exact (no float log rounding).
     """
     gaps = (timestamps[:, :, None] - timestamps[:, None, :]).abs()  # (B, T, T)
-    boundaries = 2 ** torch.arange(num_buckets - 1, device=gaps.device, dtype=gaps.dtype)  # 1, 2, 4, ... s
+    exponents = torch.arange(num_buckets - 1, device=gaps.device, dtype=gaps.dtype)
+    boundaries = 2**exponents  # 1, 2, 4, ... s
     return torch.bucketize(gaps, boundaries, right=True)  # number of boundaries <= gap
 
 
@@ -71,26 +80,49 @@ class Chrono(SequenceModel):
     name = "chrono"
     config_class = ChronoConfig
 
-    def __init__(self, config: ChronoConfig, num_items: int, num_event_types: int = 0, max_len: int = 50) -> None:
+    def __init__(
+        self,
+        config: ChronoConfig,
+        num_items: int,
+        num_event_types: int = 0,
+        max_len: int = 50,
+        parts: ModelParts = NO_PARTS,
+    ) -> None:
         layers, dim, heads = config.shape
-        super().__init__(config, num_items, num_event_types, max_len, dim)
-        self.trunk = TransformerTrunk(dim, layers, heads, config.dropout, config.ffn_mult, max_len, num_event_types)
-        # One bias table shared by all layers (as in T5); zero init: training starts as plain SASRec.
+        super().__init__(config, num_items, num_event_types, max_len, dim, parts)
+        self.trunk = TransformerTrunk(
+            dim,
+            layers,
+            heads,
+            config.dropout,
+            config.ffn_mult,
+            max_len,
+            num_event_types,
+            block=config.block,
+        )
+        # One bias table shared by all layers (as in T5); zero init: training starts as SASRec.
         self.time_bias = nn.Embedding(config.num_time_buckets, heads) if config.time_bias else None
         if self.time_bias is not None:
             nn.init.zeros_(self.time_bias.weight)
 
     @classmethod
     def parameter_count(
-        cls, size: str, num_items: int, num_event_types: int = 0, max_len: int = 50, **overrides: object
+        cls,
+        size: str,
+        num_items: int,
+        num_event_types: int = 0,
+        max_len: int = 50,
+        **overrides: object,
     ) -> int:
-        """Trainable parameters of a ``size`` model (with ``overrides``), counted without allocating weights."""
+        """Trainable parameters of a ``size`` model (with ``overrides``), counted without
+        allocating weights."""
         config = replace(ChronoConfig(size=size), **overrides)
         with torch.device("meta"):
             return cls(config, num_items, num_event_types, max_len).num_parameters()
 
     def attention_mask(self, batch: SeqBatch) -> torch.Tensor:
-        """Boolean mask ``(B, 1, T, T)``; with ``time_bias``, a float bias ``(B, H, T, T)``, -inf where hidden."""
+        """Boolean mask ``(B, 1, T, T)``; with ``time_bias``, a float bias ``(B, H, T, T)``, -inf
+        where hidden."""
         items = batch.items[:, -self.max_len :]
         mask = causal_padding_mask(items != 0)  # (B, 1, T, T)
         if self.time_bias is None:

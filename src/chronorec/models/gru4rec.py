@@ -1,4 +1,4 @@
-"""``gru4rec``: a GRU over the item sequence (Hidasi et al., 2016), trained with full softmax at every step."""
+"""``gru4rec``: a GRU over the item sequence (Hidasi et al., 2016), full softmax at every step."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from torch import nn
 from chronorec.data.batches import SeqBatch
 from chronorec.models.base import SequenceModel
 from chronorec.models.layers import run_rnn_left_padded
+from chronorec.models.parts import NO_PARTS, ModelParts
 
 
 @dataclass(frozen=True)
@@ -24,13 +25,21 @@ class GRU4Rec(SequenceModel):
     name = "gru4rec"
     config_class = GRU4RecConfig
 
-    def __init__(self, config: GRU4RecConfig, num_items: int, num_event_types: int = 0, max_len: int = 50) -> None:
-        super().__init__(config, num_items, num_event_types, max_len, config.dim)
+    def __init__(
+        self,
+        config: GRU4RecConfig,
+        num_items: int,
+        num_event_types: int = 0,
+        max_len: int = 50,
+        parts: ModelParts = NO_PARTS,
+    ) -> None:
+        super().__init__(config, num_items, num_event_types, max_len, config.dim, parts)
         self.drop = nn.Dropout(config.dropout)
         self.gru = nn.GRU(config.dim, config.dim, num_layers=config.layers, batch_first=True)
         self.project = nn.Linear(config.dim, config.dim)
 
     def encode(self, batch: SeqBatch) -> torch.Tensor:
         items = batch.items  # (B, T), left-padded
-        out = run_rnn_left_padded(self.gru, self.drop(self.item_embedding(items)), (items != 0).sum(1))  # (B, T, D)
+        x = self.drop(self.item_embedding(items))  # (B, T, D)
+        out = run_rnn_left_padded(self.gru, x, (items != 0).sum(1))  # (B, T, D)
         return self.project(self.drop(out))

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from chronorec.errors import ChronorecError
+
 
 def causal_padding_mask(valid: torch.Tensor) -> torch.Tensor:
     """Boolean attention mask ``(B, 1, T, T)``: query t sees keys ``<= t`` that are not padding.
@@ -21,7 +23,8 @@ def causal_padding_mask(valid: torch.Tensor) -> torch.Tensor:
 
 
 def reversed_positions(T: int, device: torch.device) -> torch.Tensor:
-    """Position index counted back from the latest event (``T - 1 ... 0``), so padding width never matters."""
+    """Position index counted back from the latest event (``T - 1 ... 0``), so padding width never
+    matters."""
     return torch.arange(T - 1, -1, -1, device=device)
 
 
@@ -35,10 +38,14 @@ class CausalSelfAttention(nn.Module):
         self.out = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``x`` (B, T, D); ``mask`` boolean (B, 1, T, T) or a float bias (B, H, T, T) with -inf where hidden."""
+        """``x`` (B, T, D); ``mask`` boolean (B, 1, T, T) or a float bias (B, H, T, T) with -inf
+        where hidden."""
         B, T, D = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, Dh)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        qkv = self.qkv(x).view(B, T, 3, self.heads, D // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, Dh)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
+        )
         return self.out(y.transpose(1, 2).reshape(B, T, D))  # (B, T, D)
 
 
@@ -73,27 +80,85 @@ class TransformerBlock(nn.Module):
         return x + self.drop(self.ffn(self.ln_ffn(x)))
 
 
+class GatedResidualBlock(nn.Module):
+    """LiGR-style block (eSASRec): each branch's output enters the residual stream through a gate.
+
+    ``h = x + sigmoid(W1 x) * attn(ln(x))``, then ``h + sigmoid(W2 h) * swiglu(ln(h))``. The gates
+    read the un-normalised stream, so a block can learn to pass its input through untouched.
+    """
+
+    def __init__(self, dim: int, heads: int, dropout: float, ffn_mult: int = 4) -> None:
+        super().__init__()
+        self.ln_attn = nn.LayerNorm(dim)
+        self.attn = CausalSelfAttention(dim, heads, dropout)
+        self.gate_attn = nn.Linear(dim, dim)
+        self.ln_ffn = nn.LayerNorm(dim)
+        hidden = ffn_mult * dim
+        self.ffn_in = nn.Linear(dim, 2 * hidden, bias=False)  # SiLU branch and linear branch
+        self.ffn_out = nn.Linear(hidden, dim, bias=False)
+        self.gate_ffn = nn.Linear(dim, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def swiglu(self, x: torch.Tensor) -> torch.Tensor:
+        gate, value = self.ffn_in(x).chunk(2, dim=-1)
+        return self.ffn_out(self.drop(F.silu(gate) * value))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = x + torch.sigmoid(self.gate_attn(x)) * self.drop(self.attn(self.ln_attn(x), mask))
+        return x + torch.sigmoid(self.gate_ffn(x)) * self.drop(self.swiglu(self.ln_ffn(x)))
+
+
+BLOCKS: dict[str, type[nn.Module]] = {"prenorm": TransformerBlock, "ligr": GatedResidualBlock}
+
+
+def check_block(block: str) -> None:
+    """A one-line error for an unknown block name."""
+    if block not in BLOCKS:
+        raise ChronorecError(f"unknown block '{block}' (choose {' or '.join(BLOCKS)})")
+
+
 class TransformerTrunk(nn.Module):
-    """The shared causal Transformer: position (and event-type) embeddings, pre-norm blocks, final norm.
+    """The shared causal Transformer: position (and event-type) embeddings, pre-norm blocks, final
+    norm.
 
     ``embed`` turns item vectors into block inputs; ``forward`` runs the blocks under an attention
     mask (boolean, or a float bias with -inf where hidden). Models pass their own mask (e.g. time
     biases) and their own item table, which stays with the model because the output layer shares it.
+
+    ``block`` names the block type: ``prenorm`` (:class:`TransformerBlock`) or ``ligr``
+    (:class:`GatedResidualBlock`).
     """
 
     def __init__(
-        self, dim: int, layers: int, heads: int, dropout: float, ffn_mult: int, max_len: int, num_event_types: int = 0
+        self,
+        dim: int,
+        layers: int,
+        heads: int,
+        dropout: float,
+        ffn_mult: int,
+        max_len: int,
+        num_event_types: int = 0,
+        block: str = "prenorm",
     ) -> None:
         super().__init__()
         self.position_embedding = nn.Embedding(max_len, dim)
         nn.init.normal_(self.position_embedding.weight, std=0.02)
-        self.event_embedding = small_embedding(num_event_types + 1, dim) if num_event_types else None
+        self.event_embedding = (
+            small_embedding(num_event_types + 1, dim) if num_event_types else None
+        )
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(TransformerBlock(dim, heads, dropout, ffn_mult) for _ in range(layers))
+        check_block(block)
+        make_block = BLOCKS[block]
+        self.blocks = nn.ModuleList(
+            make_block(dim, heads, dropout, ffn_mult) for _ in range(layers)
+        )
         self.final_norm = nn.LayerNorm(dim)
 
-    def embed(self, item_vectors: torch.Tensor, items: torch.Tensor, event_types: torch.Tensor | None) -> torch.Tensor:
-        """Block inputs ``(B, T, D)`` from item vectors ``(B, T, D)``; padding rows stay exactly zero."""
+    def embed(
+        self, item_vectors: torch.Tensor, items: torch.Tensor, event_types: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Block inputs ``(B, T, D)`` from item vectors ``(B, T, D)``; padding rows stay exactly
+        zero."""
         x = item_vectors + self.position_embedding(reversed_positions(items.shape[1], items.device))
         if self.event_embedding is not None and event_types is not None:
             x = x + self.event_embedding(event_types[:, -items.shape[1] :])
@@ -106,14 +171,16 @@ class TransformerTrunk(nn.Module):
 
 
 def left_to_right_padding(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Move each row's last ``lengths[b]`` steps to the front (``x`` is (B, T, ...)). Inverse: ``T - lengths``."""
+    """Move each row's last ``lengths[b]`` steps to the front (``x`` is (B, T, ...)). Inverse: ``T -
+    lengths``."""
     T = x.shape[1]
     idx = (torch.arange(T, device=x.device)[None] + (T - lengths)[:, None]) % T  # (B, T)
     return x.gather(1, idx.view(*idx.shape, *([1] * (x.dim() - 2))).expand_as(x))
 
 
 def run_rnn_left_padded(rnn: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Run a batch-first RNN over left-padded ``x`` (B, T, D) so that padding never reaches a real step.
+    """Run a batch-first RNN over left-padded ``x`` (B, T, D) so that padding never reaches a real
+    step.
 
     Rows are rotated to right padding, where trailing padding comes after every real step and so
     cannot influence it; one dense RNN call (much faster on CPU than packed sequences) and the
@@ -122,11 +189,14 @@ def run_rnn_left_padded(rnn: nn.Module, x: torch.Tensor, lengths: torch.Tensor) 
     T = x.shape[1]
     out, _ = rnn(left_to_right_padding(x, lengths))  # (B, T, H), right-padded
     valid = torch.arange(T, device=x.device)[None] >= (T - lengths)[:, None]  # (B, T)
-    return left_to_right_padding(out, T - lengths) * valid[..., None]  # (B, T, H), left-padded again
+    return (
+        left_to_right_padding(out, T - lengths) * valid[..., None]
+    )  # (B, T, H), left-padded again
 
 
 def masked_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Softmax over the last dim restricted to ``mask``; rows with nothing allowed are all zeros (not NaN)."""
+    """Softmax over the last dim restricted to ``mask``; rows with nothing allowed are all zeros
+    (not NaN)."""
     logits = logits.masked_fill(~mask, float("-inf"))
     logits = logits.masked_fill(~mask.any(-1, keepdim=True), 0.0)  # finite, and zeroed just below
     return torch.softmax(logits, dim=-1) * mask

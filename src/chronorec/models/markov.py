@@ -18,14 +18,16 @@ from chronorec.models.base import NoConfig, Recommender
 class Markov(Recommender):
     name = "markov"
 
-    def __init__(self, config: NoConfig, num_items: int, num_event_types: int = 0, max_len: int = 50) -> None:
+    def __init__(
+        self, config: NoConfig, num_items: int, num_event_types: int = 0, max_len: int = 50
+    ) -> None:
         super().__init__(config, num_items, num_event_types, max_len)
         self.register_buffer("row_ptr", torch.zeros(num_items + 2, dtype=torch.int64))
         self.register_buffer("next_items", torch.zeros(0, dtype=torch.int64))
         self.register_buffer("pair_counts", torch.zeros(0))
         self.register_buffer("popularity", torch.zeros(num_items + 1))
 
-    def fit(self, data: SequenceData, split: Split) -> None:
+    def learn_counts(self, data: SequenceData, split: Split) -> None:
         train_idx, has_next = self._training_events(data, split)
         counts = np.bincount(data.items[train_idx], minlength=self.num_items + 1).astype(np.float32)
         src = np.flatnonzero(has_next)

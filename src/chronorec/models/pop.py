@@ -13,12 +13,15 @@ from chronorec.models.base import NoConfig, Recommender
 
 class Popularity(Recommender):
     name = "pop"
+    counts: torch.Tensor  # buffer (I + 1,): training events per item
 
-    def __init__(self, config: NoConfig, num_items: int, num_event_types: int = 0, max_len: int = 50) -> None:
+    def __init__(
+        self, config: NoConfig, num_items: int, num_event_types: int = 0, max_len: int = 50
+    ) -> None:
         super().__init__(config, num_items, num_event_types, max_len)
         self.register_buffer("counts", torch.zeros(num_items + 1))
 
-    def fit(self, data: SequenceData, split: Split) -> None:
+    def learn_counts(self, data: SequenceData, split: Split) -> None:
         train_idx, _ = self._training_events(data, split)
         counts = np.bincount(data.items[train_idx], minlength=self.num_items + 1)
         self.counts.copy_(torch.from_numpy(counts.astype(np.float32)))

@@ -1,14 +1,16 @@
-"""``sasrec``: causal self-attention over the item sequence (Kang & McAuley, 2018), trained with full softmax."""
+"""``sasrec``: causal self-attention over the item sequence (Kang & McAuley, 2018)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from chronorec.data.batches import SeqBatch
 from chronorec.models.base import SequenceModel
-from chronorec.models.layers import TransformerTrunk, causal_padding_mask
+from chronorec.models.layers import TransformerTrunk, causal_padding_mask, check_block
+from chronorec.models.parts import NO_PARTS, ModelParts
 
 
 @dataclass(frozen=True)
@@ -19,17 +21,47 @@ class SASRecConfig:
     dropout: float = 0.2
     ffn_mult: int = 4
     repeat_bias: bool = True  # learn a score offset for items already in the history
+    block: str = "prenorm"  # prenorm | ligr (gated residual branches, as in eSASRec)
+    # Dropout on item vectors where they are read and where they are scored (training only), as
+    # eSASRec drops its whole item table: the output side is regularised too.
+    item_dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_block(self.block)
 
 
 class SASRec(SequenceModel):
     name = "sasrec"
     config_class = SASRecConfig
 
-    def __init__(self, config: SASRecConfig, num_items: int, num_event_types: int = 0, max_len: int = 50) -> None:
-        super().__init__(config, num_items, num_event_types, max_len, config.dim)
-        self.trunk = TransformerTrunk(config.dim, config.layers, config.heads, config.dropout, config.ffn_mult, max_len)
+    def __init__(
+        self,
+        config: SASRecConfig,
+        num_items: int,
+        num_event_types: int = 0,
+        max_len: int = 50,
+        parts: ModelParts = NO_PARTS,
+    ) -> None:
+        super().__init__(config, num_items, num_event_types, max_len, config.dim, parts)
+        self.trunk = TransformerTrunk(
+            config.dim,
+            config.layers,
+            config.heads,
+            config.dropout,
+            config.ffn_mult,
+            max_len,
+            block=config.block,
+        )
 
     def encode(self, batch: SeqBatch) -> torch.Tensor:
         items = batch.items[:, -self.max_len :]  # (B, T)
-        x = self.trunk.embed(self.item_embedding(items), items, None)  # (B, T, D)
+        vectors = self._drop_items(self.item_embedding(items))  # (B, T, D)
+        x = self.trunk.embed(vectors, items, None)  # (B, T, D)
         return self.trunk(x, causal_padding_mask(items != 0))  # (B, T, D)
+
+    def item_vectors(self) -> torch.Tensor:
+        return self._drop_items(super().item_vectors())
+
+    def _drop_items(self, vectors: torch.Tensor) -> torch.Tensor:
+        p = self.config.item_dropout
+        return F.dropout(vectors, p, training=True) if p > 0 and self.training else vectors

@@ -7,4 +7,11 @@ Pre-train with :func:`pretrain` (``chronorec pretrain``), then fine-tune with ``
 from chronorec.pretrain.objectives import OBJECTIVES, ObjectiveConfig, build_objective
 from chronorec.pretrain.runner import PretrainConfig, PretrainResult, pretrain
 
-__all__ = ["OBJECTIVES", "ObjectiveConfig", "PretrainConfig", "PretrainResult", "build_objective", "pretrain"]
+__all__ = [
+    "OBJECTIVES",
+    "ObjectiveConfig",
+    "PretrainConfig",
+    "PretrainResult",
+    "build_objective",
+    "pretrain",
+]

@@ -1,12 +1,13 @@
 """Sequence augmentations and masking for self-supervised pre-training, on left-padded batches.
 
 Every function works row by row on ``(B, T)`` tensors (0 = padding, column -1 = latest event) and
-returns tensors of the same shape, still left-padded. A row's output is built from that row alone and
-from random numbers, so the views of a sequence never carry another sequence's items.
+returns tensors of the same shape, still left-padded. A row's output is built from that row alone
+and from random numbers, so the views of a sequence never carry another sequence's items.
 
 The crop / mask / reorder operators follow CL4SRec (Xie et al., 2022). Masked positions hold
-``mask_id`` (``num_items + 1``, an id no real item has); :class:`~chronorec.pretrain.objectives.MaskToken`
-turns it into a learned vector inside the model's item embedding.
+``mask_id`` (``num_items + 1``, an id no real item has);
+:class:`~chronorec.pretrain.objectives.MaskToken` turns it into a learned vector inside the model's
+item embedding.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def _uniform(shape: tuple[int, ...], generator: torch.Generator | None) -> torch
 
 
 def repad(keep: torch.Tensor, *values: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
-    """Keep the entries where ``keep`` (B, T) is true, in order, pushed to the right; zeros elsewhere."""
+    """Keep the entries where ``keep`` (B, T) is true, in order, pushed to the right; zeros
+    elsewhere."""
     # A stable sort on the keep flag moves dropped entries first and keeps both groups in order.
     order = torch.argsort(keep.to(torch.int8), dim=1, stable=True)  # (B, T)
     kept = keep.gather(1, order)
@@ -37,7 +39,8 @@ def repad(keep: torch.Tensor, *values: torch.Tensor | None) -> tuple[torch.Tenso
 
 
 def crop(batch: SeqBatch, ratio: float, generator: torch.Generator | None = None) -> SeqBatch:
-    """A random contiguous run of ``max(1, floor(ratio * n))`` events of each row (items, times and types)."""
+    """A random contiguous run of ``max(1, floor(ratio * n))`` events of each row (items, times
+    and types)."""
     items = batch.items
     B, T = items.shape
     n = lengths(items)
@@ -55,14 +58,22 @@ def crop(batch: SeqBatch, ratio: float, generator: torch.Generator | None = None
 def mask(
     batch: SeqBatch, ratio: float, mask_id: int, generator: torch.Generator | None = None
 ) -> SeqBatch:
-    """Replace ``floor(ratio * n)`` randomly chosen events of each row by ``mask_id`` (times and types stay)."""
+    """Replace ``floor(ratio * n)`` randomly chosen events of each row by ``mask_id`` (times and
+    types stay)."""
     items = batch.items
     n = lengths(items)
     count = torch.minimum((ratio * n).floor().long(), (n - 1).clamp(min=0))  # never the whole row
-    scores = _uniform(tuple(items.shape), generator).masked_fill(items == PAD, 2.0)  # padding sorts last
+    scores = _uniform(tuple(items.shape), generator)
+    scores = scores.masked_fill(items == PAD, 2.0)  # padding sorts last
     rank = scores.argsort(dim=1).argsort(dim=1)  # (B, T): rank of each position's random score
     chosen = rank < count[:, None]
-    return SeqBatch(items.masked_fill(chosen, mask_id), batch.timestamps, batch.event_types, batch.users, batch.query_time)
+    return SeqBatch(
+        items.masked_fill(chosen, mask_id),
+        batch.timestamps,
+        batch.event_types,
+        batch.users,
+        batch.query_time,
+    )
 
 
 def reorder(batch: SeqBatch, ratio: float, generator: torch.Generator | None = None) -> SeqBatch:
@@ -88,7 +99,8 @@ def reorder(batch: SeqBatch, ratio: float, generator: torch.Generator | None = N
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """CL4SRec's settings: crop keeps ``crop`` of the events, mask hides ``mask``, reorder shuffles ``reorder``."""
+    """CL4SRec's settings: crop keeps ``crop`` of the events, mask hides ``mask``, reorder
+    shuffles ``reorder``."""
 
     crop: float = 0.6
     mask: float = 0.3
@@ -99,8 +111,11 @@ def random_view(
     batch: SeqBatch, config: AugmentConfig, mask_id: int, generator: torch.Generator | None = None
 ) -> SeqBatch:
     """One augmented view per row: crop, mask or reorder, chosen uniformly for each row."""
-    views = [crop(batch, config.crop, generator), mask(batch, config.mask, mask_id, generator),
-             reorder(batch, config.reorder, generator)]
+    views = [
+        crop(batch, config.crop, generator),
+        mask(batch, config.mask, mask_id, generator),
+        reorder(batch, config.reorder, generator),
+    ]
     pick = torch.randint(0, 3, (batch.items.shape[0],), generator=generator)  # (B,)
 
     def choose(tensors: list[torch.Tensor | None]) -> torch.Tensor | None:

@@ -1,7 +1,7 @@
 """Self-supervised pre-training objectives for any :class:`~chronorec.models.base.SequenceModel`.
 
-Each objective is an ``nn.Module`` wrapping the model being pre-trained, plus the few parameters only
-pre-training needs (a mask vector, a projection head); only the model's weights are saved, so
+Each objective is an ``nn.Module`` wrapping the model being pre-trained, plus the few parameters
+only pre-training needs (a mask vector, a projection head); only the model's weights are saved, so
 fine-tuning (``chronorec train --init``) starts from exactly what a normal run would build. An
 objective is called on a batch of training windows ``(B, L + 1)`` (see
 :func:`~chronorec.data.batches.train_windows`) and returns ``(loss, named parts)``.
@@ -44,8 +44,9 @@ class ObjectiveConfig:
     crop: float = 0.6  # contrastive: share of events a crop keeps
     mask: float = 0.3  # contrastive: share of events a mask view hides
     reorder: float = 0.3  # contrastive: share of events a reorder view shuffles
-    projection_dim: int = 0  # contrastive: size of the projection head's output (0: the model's size)
-    corrupt: float = 0.0  # autoencoder: share of input events masked (denoising); 0 keeps the input whole
+    projection_dim: int = 0  # contrastive: size of the projection head's output (0: the model's)
+    # autoencoder: share of input events masked (denoising); 0 keeps the input whole
+    corrupt: float = 0.0
 
     def validate(self) -> ObjectiveConfig:
         for name in ("mask_prob", "crop", "mask", "reorder"):
@@ -53,9 +54,13 @@ class ObjectiveConfig:
             if not 0 < value <= 1:
                 raise ChronorecError(f"pre-training option {name} must be in (0, 1], got {value}")
         if not 0 <= self.corrupt < 1:
-            raise ChronorecError(f"pre-training option corrupt must be in [0, 1), got {self.corrupt}")
+            raise ChronorecError(
+                f"pre-training option corrupt must be in [0, 1), got {self.corrupt}"
+            )
         if self.temperature <= 0:
-            raise ChronorecError(f"pre-training option temperature must be > 0, got {self.temperature}")
+            raise ChronorecError(
+                f"pre-training option temperature must be > 0, got {self.temperature}"
+            )
         return self
 
 
@@ -63,8 +68,8 @@ class MaskToken(nn.Module):
     """A learned input vector for masked events, spliced into a model's item-embedding lookup.
 
     Masked positions carry ``mask_id = num_items + 1`` in the batch, so every model treats them as
-    real events (only id 0 is padding); while :meth:`installed` is active, the embedding looks them up
-    as padding and the hook puts this vector in their place. The model itself is left unchanged.
+    real events (only id 0 is padding); while :meth:`installed` is active, the embedding looks them
+    up as padding and the hook puts this vector in their place. The model itself is left unchanged.
     """
 
     def __init__(self, num_items: int, dim: int) -> None:
@@ -87,7 +92,10 @@ class MaskToken(nn.Module):
             masked = hidden.pop()
             return torch.where(masked[..., None], self.vector.to(out.dtype), out)
 
-        handles = [embedding.register_forward_pre_hook(before), embedding.register_forward_hook(after)]
+        handles = [
+            embedding.register_forward_pre_hook(before),
+            embedding.register_forward_hook(after),
+        ]
         try:
             yield
         finally:
@@ -96,15 +104,20 @@ class MaskToken(nn.Module):
 
 
 def _inputs(window: SeqBatch, items: torch.Tensor) -> SeqBatch:
-    """Model inputs from a window ``(B, L + 1)``: the first L columns (``items`` replaces the item ids)."""
+    """Model inputs from a window ``(B, L + 1)``: the first L columns (``items`` replaces the
+    item ids)."""
     ev = None if window.event_types is None else window.event_types[:, :-1]
-    return SeqBatch(items[:, :-1], window.timestamps[:, :-1], ev, window.users, window.timestamps[:, -2])
+    return SeqBatch(
+        items[:, :-1], window.timestamps[:, :-1], ev, window.users, window.timestamps[:, -2]
+    )
 
 
 def _latest(window: SeqBatch) -> SeqBatch:
-    """The last L events of a window ``(B, L + 1)``: what the model sees when it predicts after them."""
+    """The last L events of a window ``(B, L + 1)``: what the model sees when it predicts next."""
     ev = None if window.event_types is None else window.event_types[:, 1:]
-    return SeqBatch(window.items[:, 1:], window.timestamps[:, 1:], ev, window.users, window.timestamps[:, -1])
+    return SeqBatch(
+        window.items[:, 1:], window.timestamps[:, 1:], ev, window.users, window.timestamps[:, -1]
+    )
 
 
 def model_dim(model: SequenceModel) -> int:
@@ -119,27 +132,37 @@ class Objective(nn.Module):
     def __init__(self, model: SequenceModel, config: ObjectiveConfig) -> None:
         super().__init__()
         if not isinstance(model, SequenceModel):
-            raise ChronorecError(f"model '{getattr(model, 'name', model)}' is not a neural sequence model; it cannot be pre-trained")
+            raise ChronorecError(
+                f"model '{getattr(model, 'name', model)}' is not a neural sequence model;"
+                " it cannot be pre-trained"
+            )
         self.model = model
         self.config = config.validate()
 
-    def prepare(self, window: SeqBatch, generator: torch.Generator | None = None) -> tuple[Any, ...]:
+    def prepare(
+        self, window: SeqBatch, generator: torch.Generator | None = None
+    ) -> tuple[Any, ...]:
         """The random part of a step (masks, views) on the host: the arguments of :meth:`loss`."""
         raise NotImplementedError
 
     def loss(self, *prepared: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The loss and its named parts from what :meth:`prepare` returned (moved to the model's device)."""
+        """The loss and its named parts from what :meth:`prepare` returned (moved to the model's
+        device)."""
         raise NotImplementedError
 
-    def forward(self, window: SeqBatch, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Prepare on the host (a CPU generator: the same draws on any device), then the loss on the device."""
+    def forward(
+        self, window: SeqBatch, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Prepare on the host (a CPU generator: the same draws on any device), then the loss on
+        the device."""
         device = next(self.parameters()).device
         prepared = self.prepare(window.to("cpu"), generator)
         return self.loss(*(p.to(device) for p in prepared))
 
 
 class Cloze(Objective):
-    """Masked-item prediction; a causal model predicts each masked event from the position before it."""
+    """Masked-item prediction; a causal model predicts each masked event from the position
+    before it."""
 
     name = "cloze"
 
@@ -147,12 +170,19 @@ class Cloze(Objective):
         super().__init__(model, config)
         self.mask_token = MaskToken(model.num_items, model_dim(model))
 
-    def prepare(self, window: SeqBatch, generator: torch.Generator | None = None) -> tuple[SeqBatch, torch.Tensor, torch.Tensor]:
-        """``(inputs (B, L), targets (B, L) bool, target items (B, L))``: column t predicts window column t + 1."""
-        masked, chosen = cloze_mask(window.items, self.config.mask_prob, self.mask_token.mask_id, generator)
+    def prepare(
+        self, window: SeqBatch, generator: torch.Generator | None = None
+    ) -> tuple[SeqBatch, torch.Tensor, torch.Tensor]:
+        """``(inputs (B, L), targets (B, L) bool, target items (B, L))``: column t predicts
+        window column t + 1."""
+        masked, chosen = cloze_mask(
+            window.items, self.config.mask_prob, self.mask_token.mask_id, generator
+        )
         return _inputs(window, masked), chosen[:, 1:], window.items[:, 1:]
 
-    def loss(self, inputs: SeqBatch, targets: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(
+        self, inputs: SeqBatch, targets: torch.Tensor, items: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         with self.mask_token.installed(self.model):
             hidden = self.model.encode(inputs)  # (B, L, D)
         loss = full_softmax_loss(hidden[targets], self.model.item_vectors(), items[targets])
@@ -160,7 +190,8 @@ class Cloze(Objective):
 
 
 class Contrastive(Objective):
-    """InfoNCE between two augmented views of each sequence; the batch's other sequences are negatives."""
+    """InfoNCE between two augmented views of each sequence; the batch's other sequences are
+    negatives."""
 
     name = "contrastive"
 
@@ -174,18 +205,27 @@ class Contrastive(Objective):
         self.head = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, out))
         self.augment = AugmentConfig(config.crop, config.mask, config.reorder)
 
-    def prepare(self, window: SeqBatch, generator: torch.Generator | None = None) -> tuple[SeqBatch, SeqBatch]:
+    def prepare(
+        self, window: SeqBatch, generator: torch.Generator | None = None
+    ) -> tuple[SeqBatch, SeqBatch]:
         seq = _latest(window)
         mask_id = self.mask_token.mask_id
-        return random_view(seq, self.augment, mask_id, generator), random_view(seq, self.augment, mask_id, generator)
+        return random_view(seq, self.augment, mask_id, generator), random_view(
+            seq, self.augment, mask_id, generator
+        )
 
     def loss(self, a: SeqBatch, b: SeqBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         B = a.items.shape[0]
         both = SeqBatch(
-            torch.cat([a.items, b.items]), torch.cat([a.timestamps, b.timestamps]),
-            None if a.event_types is None or b.event_types is None else torch.cat([a.event_types, b.event_types]),
+            torch.cat([a.items, b.items]),
+            torch.cat([a.timestamps, b.timestamps]),
+            None
+            if a.event_types is None or b.event_types is None
+            else torch.cat([a.event_types, b.event_types]),
             None if a.users is None else torch.cat([a.users, a.users]),
-            None if a.query_time is None or b.query_time is None else torch.cat([a.query_time, b.query_time]),
+            None
+            if a.query_time is None or b.query_time is None
+            else torch.cat([a.query_time, b.query_time]),
         )
         with self.mask_token.installed(self.model):
             z = self.model.encode(both)[:, -1]  # (2B, D): the state after each view
@@ -207,7 +247,8 @@ class Contrastive(Objective):
 
 
 class AutoEncoder(Objective):
-    """Encode a sequence to its last hidden state and reconstruct the bag of its items (softmax over items)."""
+    """Encode a sequence to its last hidden state and reconstruct the bag of its items (softmax
+    over items)."""
 
     name = "autoencoder"
 
@@ -222,19 +263,29 @@ class AutoEncoder(Objective):
             self.decoder.weight.copy_(torch.eye(dim))
             self.decoder.bias.zero_()
 
-    def prepare(self, window: SeqBatch, generator: torch.Generator | None = None) -> tuple[SeqBatch, torch.Tensor]:
+    def prepare(
+        self, window: SeqBatch, generator: torch.Generator | None = None
+    ) -> tuple[SeqBatch, torch.Tensor]:
         seq = _latest(window)
-        inputs = mask(seq, self.config.corrupt, self.mask_token.mask_id, generator) if self.config.corrupt else seq
+        inputs = (
+            mask(seq, self.config.corrupt, self.mask_token.mask_id, generator)
+            if self.config.corrupt
+            else seq
+        )
         return inputs, seq.items  # the bag is always the uncorrupted sequence's items
 
-    def loss(self, inputs: SeqBatch, items: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(
+        self, inputs: SeqBatch, items: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         with self.mask_token.installed(self.model):
             z = self.model.encode(inputs)[:, -1]  # (B, D)
         logits = (self.decoder(z) @ self.model.item_vectors().T).float()  # (B, I + 1)
         logits[:, PAD] = float("-inf")
-        bag = torch.zeros_like(logits).scatter_(1, items, 1.0)  # (B, I + 1) multi-hot, repeats count once
+        # (B, I + 1) multi-hot, repeats count once
+        bag = torch.zeros_like(logits).scatter_(1, items, 1.0)
         bag[:, PAD] = 0.0
-        log_p = torch.log_softmax(logits, dim=-1).masked_fill(bag == 0, 0.0)  # avoids 0 * -inf at padding
+        log_p = torch.log_softmax(logits, dim=-1)
+        log_p = log_p.masked_fill(bag == 0, 0.0)  # avoids 0 * -inf at padding
         loss = (-(bag * log_p).sum(1) / bag.sum(1).clamp(min=1)).mean()
         return loss, {"reconstruction": loss.detach()}
 
@@ -247,5 +298,7 @@ def build_objective(name: str, model: SequenceModel, config: ObjectiveConfig) ->
     try:
         cls = OBJECTIVES[name]
     except KeyError:
-        raise ChronorecError(f"unknown pre-training objective '{name}' (known: {', '.join(OBJECTIVES)})") from None
+        raise ChronorecError(
+            f"unknown pre-training objective '{name}' (known: {', '.join(OBJECTIVES)})"
+        ) from None
     return cls(model, config)

@@ -71,6 +71,7 @@ class RunFolder:
         """The config file; a one-line error when this is not a run folder."""
         if not self.config.is_file():
             raise ChronorecError(
-                f"{self.path}: not a run folder (no {CONFIG_FILE}); train one with `chronorec train`"
+                f"{self.path}: not a run folder (no {CONFIG_FILE}); "
+                "train one with `chronorec train`"
             )
         return self.config

@@ -1,4 +1,4 @@
-"""Every training option in one dataclass, saved with each run as TOML and loadable back."""
+"""Every training option in one frozen dataclass, saved with each run as TOML and loadable back."""
 
 from __future__ import annotations
 
@@ -16,14 +16,25 @@ from chronorec.errors import ChronorecError
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+CHOICES = {  # option: (its name in errors, its values)
+    "lr_schedule": ("lr_schedule", ("constant", "cosine")),
+    "loss": ("loss", ("full", "sampled")),
+    "negative_sampler": ("negative sampler", ("uniform", "popularity")),
+    "sampled_objective": ("sampled objective", ("softmax", "gbce")),
+    "split": ("split", ("loo", "temporal")),
+}
+AT_LEAST_ONE = ("max_len", "batch_size", "epochs", "patience", "eval_every")
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """How to train one model on one prepared dataset.
 
-    ``model_params`` holds the model's own settings (its config dataclass fields, e.g. ``dim``).
+    ``model_params`` holds the model's own settings as written in TOML (fields of its config
+    dataclass, e.g. ``dim``); :meth:`model_settings` gives them as that frozen dataclass. Change a
+    config with :meth:`with_overrides` (or :func:`dataclasses.replace`): it is never mutated.
     """
 
     data: str = ""
@@ -50,31 +61,48 @@ class TrainConfig:
     amp: bool = False  # bf16 autocast on CUDA
     compile: bool = False  # torch.compile the model
     eval_memory_mb: float = 256.0
-    loss: str = "full"  # full | sampled (softmax over the target and sampled negatives, log-Q corrected)
+    # full | sampled (softmax over the target and sampled negatives, log-Q corrected)
+    loss: str = "full"
     negatives: int = 256  # sampled negatives per batch for loss = sampled
     negative_sampler: str = "uniform"  # uniform | popularity
     in_batch_negatives: bool = True  # loss = sampled also uses the other rows' targets
-    text_features: bool = False  # add language-model vectors of item titles/categories to item embeddings
-    init: str = ""  # a run folder (e.g. from `chronorec pretrain`) whose matching weights start this model
+    # loss = sampled: each target draws its own `negatives` uniform negatives, without log-Q or
+    # in-batch negatives (as eSASRec trains); gbce always draws this way.
+    negatives_per_target: bool = False
+    sampled_objective: str = "softmax"  # softmax | gbce (generalised BCE, calibrated by gbce_t)
+    gbce_t: float = 0.75  # gbce's calibration: 0 is plain BCE, 1 fully corrects the sampling
+    text_features: bool = False  # add language-model vectors of item titles/categories to items
+    # A run folder (e.g. from `chronorec pretrain`) whose matching weights start this model.
+    init: str = ""
 
-    def validate(self) -> "TrainConfig":
-        for name in ("max_len", "batch_size", "epochs", "patience", "eval_every"):
-            if getattr(self, name) < 1:
-                raise ChronorecError(f"training option {name} must be >= 1, got {getattr(self, name)}")
+    def validate(self) -> TrainConfig:
+        """This config when every option is valid; else a one-line :class:`ChronorecError`."""
+        for name in AT_LEAST_ONE:
+            value = getattr(self, name)
+            if value < 1:
+                raise ChronorecError(f"training option {name} must be >= 1, got {value}")
+        if not 0.0 <= self.gbce_t <= 1.0:
+            raise ChronorecError(f"training option gbce_t must be in [0, 1], got {self.gbce_t}")
         if self.lr <= 0:
             raise ChronorecError(f"training option lr must be > 0, got {self.lr}")
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise ChronorecError(f"unknown lr_schedule '{self.lr_schedule}' (choose constant or cosine)")
-        if self.loss not in ("full", "sampled"):
-            raise ChronorecError(f"unknown loss '{self.loss}' (choose full or sampled)")
-        if self.negative_sampler not in ("uniform", "popularity"):
-            raise ChronorecError(f"unknown negative sampler '{self.negative_sampler}' (choose uniform or popularity)")
-        if self.split not in ("loo", "temporal"):
-            raise ChronorecError(f"unknown split '{self.split}' (choose loo or temporal)")
-        from chronorec.models import model_config  # models import torch: only when validating
-
-        model_config(self.model, self.model_params)
+        for name, (label, choices) in CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ChronorecError(
+                    f"unknown {label} '{getattr(self, name)}' (choose {' or '.join(choices)})"
+                )
+        self.model_settings()
         return self
+
+    def model_settings(self) -> Any:
+        """The model's settings as its frozen config dataclass (an unknown key is a clear error)."""
+        from chronorec.models import model_config  # models import torch: only when asked
+
+        return model_config(self.model, self.model_params)
+
+    def with_overrides(self, **changes: Any) -> TrainConfig:
+        """A validated copy with ``changes`` applied; an unknown option is a clear error."""
+        check_fields(type(self), changes, "overrides", "training")
+        return dataclasses.replace(self, **changes).validate()
 
     def to_toml(self) -> str:
         return tomli_w.dumps(dataclasses.asdict(self))
@@ -83,19 +111,22 @@ class TrainConfig:
         write_text(path, self.to_toml())
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "config") -> "TrainConfig":
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
+        """A validated config from a dict of options (e.g. a parsed TOML file)."""
         check_fields(cls, values, source, "training")
         return cls(**values).validate()
 
     @classmethod
-    def load(cls, path: str | Path) -> "TrainConfig":
+    def load(cls, path: str | Path) -> TrainConfig:
+        """The config saved in the TOML file at ``path``."""
         return cls.from_dict(read_toml(path), source=str(path))
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
     """A TOML file as a dict; a missing or malformed file is a one-line :class:`ChronorecError`."""
     try:
-        return tomllib.loads(Path(path).read_text())
+        values: dict[str, Any] = tomllib.loads(Path(path).read_text())
+        return values
     except FileNotFoundError:
         raise ChronorecError(f"{path}: config file not found") from None
     except tomllib.TOMLDecodeError as err:
@@ -103,7 +134,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 
 def check_fields(cls: type, values: dict[str, Any], source: str, what: str) -> None:
-    """Refuse keys that are not fields of dataclass ``cls`` (a typo must not be silently ignored)."""
+    """Refuse keys that are not fields of dataclass ``cls``: a typo must not be silently ignored."""
     unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
     if unknown:
         raise ChronorecError(f"{source}: unknown {what} option(s) {', '.join(sorted(unknown))}")

@@ -62,7 +62,8 @@ class DistContext:
 
 
 def init_from_env(device: torch.device) -> tuple[DistContext, torch.device]:
-    """Join the process group torchrun describes in the environment; returns the context and this rank's device."""
+    """Join the process group torchrun describes in the environment; returns the context and
+    this rank's device."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return DistContext(), device
@@ -84,6 +85,14 @@ def launch(nproc: int, argv: list[str]) -> int:
     """Run ``chronorec <argv>`` in ``nproc`` local processes through ``torch.distributed.run``."""
     if nproc < 1:
         raise ChronorecError(f"--nproc must be >= 1, got {nproc}")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               "-m", "chronorec", *argv]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "chronorec",
+        *argv,
+    ]
     return subprocess.call(command)

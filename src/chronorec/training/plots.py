@@ -24,7 +24,8 @@ def save_figure(fig: Any, path: str | Path) -> None:
 
 
 def plot_training_curve(history: list[dict[str, Any]], path: str | Path, title: str = "") -> None:
-    """Two panels sharing the epoch axis: training loss, and validation NDCG@10 with the best epoch marked."""
+    """Two panels sharing the epoch axis: training loss, and validation NDCG@10 with the best
+    epoch marked."""
     epochs = [h["epoch"] for h in history if h.get("loss") is not None]
     losses = [h["loss"] for h in history if h.get("loss") is not None]
     val = [(h["epoch"], h["valid"]["NDCG@10"]) for h in history if "valid" in h]
@@ -36,7 +37,12 @@ def plot_training_curve(history: list[dict[str, Any]], path: str | Path, title: 
         ax_val.plot(xs, ys, color="tab:green", marker=".", markersize=3)
         best = max(range(len(ys)), key=ys.__getitem__)
         ax_val.axvline(xs[best], color="grey", linestyle="--", linewidth=1)
-        ax_val.annotate(f"best {ys[best]:.4f} @ {xs[best]}", (xs[best], ys[best]), textcoords="offset points", xytext=(5, -12))
+        ax_val.annotate(
+            f"best {ys[best]:.4f} @ {xs[best]}",
+            (xs[best], ys[best]),
+            textcoords="offset points",
+            xytext=(5, -12),
+        )
     ax_val.set_ylabel("valid NDCG@10")
     ax_val.set_xlabel("epoch")
     if title:
