@@ -36,12 +36,12 @@ import numpy as np
 import polars as pl
 import torch
 
-from chronorec.api import machine_info
+from chronorec.benchmark import machine_info
 from chronorec.data import schema
 from chronorec.models import build_model
+from chronorec.runs.checkpoint import save_model
 from chronorec.serve.engine import load_bundle
 from chronorec.serve.index import ExactIndex
-from chronorec.runs.checkpoint import save_model
 from chronorec.training.config import TrainConfig
 
 
@@ -283,14 +283,16 @@ def synthetic_catalogue(
 
 @torch.no_grad()
 def history_mean_weights(model: torch.nn.Module, dim: int) -> None:
-    """Every attention layer averages the (normalised) history evenly; the feed-forward layers add nothing.
+    """Every attention layer averages the (normalised) history evenly;
+    the feed-forward layers add nothing.
 
     The query is then the normalised sum of the last item and the mean of the history: "more of what
     this user has been looking at", which is what a trained sequential model's query mostly encodes.
     """
     eye = torch.eye(dim)
     for block in model.blocks:
-        block.attn.qkv.weight.zero_()  # zero queries and keys: uniform attention over the visible past
+        # Zero queries and keys: uniform attention over the visible past.
+        block.attn.qkv.weight.zero_()
         block.attn.qkv.bias.zero_()
         block.attn.qkv.weight[2 * dim :] = eye  # values: the normalised inputs themselves
         block.attn.out.weight.copy_(eye)
@@ -375,8 +377,9 @@ def print_table(report: dict[str, Any]) -> None:
     if "recall" in report:
         rec = report["recall"]
         print(
-            f"1M catalogue, {rec['index']} (nlist {rec['nlist']}, nprobe {rec['nprobe']}): recall@10 vs exact "
-            f"{rec['recall@10_user_queries']} (user queries), {rec['recall@10_similar_item_queries']} (similar-item queries), "
+            f"1M catalogue, {rec['index']} (nlist {rec['nlist']}, nprobe {rec['nprobe']}): "
+            f"recall@10 vs exact {rec['recall@10_user_queries']} (user queries), "
+            f"{rec['recall@10_similar_item_queries']} (similar-item queries), "
             f"{rec['recall@10_synthetic_queries_item_plus_noise']} (item + noise)"
         )
 

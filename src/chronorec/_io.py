@@ -1,4 +1,5 @@
-"""Atomic writes: a temp file (or folder) beside the target, then a rename, so readers never see half a file."""
+"""Atomic writes: a temp file (or folder) beside the target, then a rename,
+so readers never see half a file."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from typing import Any
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success rename it onto ``target``.
 
-    Works for files and folders. On any exception the temporary is removed and ``target`` is untouched.
+    Works for files and folders. On any exception the temporary is removed
+    and ``target`` is untouched.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,10 @@
-"""The HTTP API through FastAPI's TestClient: shapes, freshness, and a status code for every bad input."""
+"""The HTTP API through FastAPI's TestClient: shapes, freshness, a status code for every bad
+input, and docs that need no network."""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -18,7 +20,7 @@ KEY = {"X-API-Key": API_KEY}
 
 
 def recs(client: TestClient, user: str, **params: object) -> dict:
-    r = client.get(f"/v1/users/{user}/recommendations", params=params)
+    r = client.get(f"/v1/users/{user}/recommendations", params=params, headers=KEY)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -45,7 +47,7 @@ def test_posted_event_changes_the_next_recommendation(client: TestClient) -> Non
     r = client.post(
         "/v1/events", json={"user_id": "u3", "item_id": "i11", "event_type": "click"}, headers=KEY
     )
-    assert r.status_code == 200 and r.json() == {"stored": 1, "unknown_items": 0}
+    assert r.status_code == 200 and r.json() == {"stored": 1, "unknown_items": 0, "duplicates": 0}
     assert recs(client, "u3", k=10)["recommendations"] != before
 
 
@@ -56,28 +58,37 @@ def test_batch_listing_newest_first_and_unknown_items(client: TestClient) -> Non
         {"user_id": "new", "item_id": "zzz", "timestamp": 200},
     ]
     r = client.post("/v1/events", json={"events": events}, headers=KEY)
-    assert r.json() == {"stored": 3, "unknown_items": 1}
-    listed = client.get("/v1/users/new/events", params={"limit": 2}).json()
+    assert r.json() == {"stored": 3, "unknown_items": 1, "duplicates": 0}
+    listed = client.get("/v1/users/new/events", params={"limit": 2}, headers=KEY).json()
     assert listed["user_id"] == "new" and [e["item_id"] for e in listed["events"]] == ["i2", "zzz"]
     assert listed["events"][0] == {
         "user_id": "new",
         "item_id": "i2",
         "timestamp": 300.0,
         "event_type": None,
+        "event_id": None,
     }
     assert recs(client, "new")["fallback"] is False  # a new user with known items gets the model
     assert "chronorec_unknown_item_events_total 1.0" in client.get("/metrics").text
 
 
-def test_numeric_ids_are_taken_as_strings(client: TestClient) -> None:
-    r = client.post("/v1/events", json={"user_id": 42, "item_id": "i3"}, headers=KEY)
-    assert r.status_code == 200
-    assert client.get("/v1/users/42/events").json()["events"][0]["user_id"] == "42"
+def test_numeric_ids_are_refused_not_turned_into_strings(client: TestClient) -> None:
+    # 42 and 42.0 would be two users: an id is a JSON string, "42".
+    for body in ({"user_id": 42, "item_id": "i3"}, {"user_id": "u", "item_id": 4.0}):
+        r = client.post("/v1/events", json=body, headers=KEY)
+        assert r.status_code == 422 and "valid string" in r.json()["error"]
+    r = client.post("/v1/recommendations", json={"items": [3]}, headers=KEY)
+    assert r.status_code == 422
+    assert client.get("/healthz").json()["events_stored"] == 0
 
 
 def test_session_and_similar(client: TestClient) -> None:
     session = ["i1", {"item_id": "i2", "timestamp": 1_700_000_000, "event_type": "click"}, "nope"]
-    r = client.post("/v1/recommendations", json={"items": session, "k": 5, "exclude_seen": True})
+    r = client.post(
+        "/v1/recommendations",
+        json={"items": session, "k": 5, "exclude_seen": True},
+        headers=KEY,
+    )
     body = r.json()
     assert (
         r.status_code == 200
@@ -86,9 +97,9 @@ def test_session_and_similar(client: TestClient) -> None:
         and not body["fallback"]
     )
     assert not {"i1", "i2"} & {x["item_id"] for x in body["recommendations"]}
-    r = client.get("/v1/items/i1/similar", params={"k": 3})
+    r = client.get("/v1/items/i1/similar", params={"k": 3}, headers=KEY)
     assert r.status_code == 200 and len(r.json()["similar"]) == 3
-    assert client.get("/v1/items/nope/similar").status_code == 404
+    assert client.get("/v1/items/nope/similar", headers=KEY).status_code == 404
 
 
 def test_delete_forgets_the_user(client: TestClient) -> None:
@@ -98,7 +109,7 @@ def test_delete_forgets_the_user(client: TestClient) -> None:
     r = client.delete("/v1/users/u3", headers=KEY)
     assert r.status_code == 200 and r.json() == {"user_id": "u3", "deleted_events": 1}
     assert recs(client, "u3")["fallback"] is True  # a training user too: as if unknown
-    assert client.get("/v1/users/u3/events").json()["events"] == []
+    assert client.get("/v1/users/u3/events", headers=KEY).json()["events"] == []
 
 
 @pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong"}], ids=["missing", "wrong"])
@@ -107,7 +118,7 @@ def test_writes_need_the_key_and_a_refused_write_changes_nothing(
 ) -> None:
     r = client.post("/v1/events", json={"user_id": "u3", "item_id": "i1"}, headers=headers)
     assert r.status_code == 401 and "X-API-Key" in r.json()["error"]
-    assert client.get("/v1/users/u3/events").json()["events"] == []
+    assert client.get("/v1/users/u3/events", headers=KEY).json()["events"] == []
     assert client.post("/admin/reload", headers=headers).status_code == 401
     assert client.delete("/v1/users/u3", headers=headers).status_code == 401
 
@@ -231,10 +242,55 @@ def test_reload_endpoint(client: TestClient) -> None:
     }
 
 
-def test_event_bodies_are_never_logged(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+def test_event_bodies_are_never_logged(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     secret = "private-item-7f3a"
     client.post("/v1/events", json={"user_id": "u3", "item_id": secret}, headers=KEY)
     client.post("/v1/events", json={"user_id": "u3", "item_id": secret, "bogus": 1}, headers=KEY)
     client.delete("/v1/users/u3", headers=KEY)
     assert caplog.records and secret not in caplog.text
+
+
+def test_docs_load_their_assets_from_the_server_itself(client: TestClient) -> None:
+    for page in ("/docs", "/redoc"):
+        r = client.get(page)
+        assert r.status_code == 200
+        hosts = set(re.findall(r"https?://([^/\"'\s]+)", r.text))
+        assert hosts <= {"testserver"}, f"{page} loads from {hosts}"
+        assets = re.findall(r"(?:src|href)=\"([^\"]+)\"", r.text)
+        assert any(a.endswith(".js") for a in assets)
+        assert page == "/redoc" or any(a.endswith(".css") for a in assets)
+        for asset in assets:
+            got = client.get(asset)
+            assert got.status_code == 200 and len(got.content) > 1000, asset
+
+
+@pytest.mark.parametrize(
+    "url,body,hints",
+    [
+        (
+            "/v1/events",
+            {"user": "1", "item": "2"},
+            [
+                "did you mean user_id?",
+                "did you mean item_id?",
+                "expected user_id, item_id, optional timestamp, event_type",
+            ],
+        ),
+        ("/v1/events", {"events": [{"userid": "1", "item_id": "2"}]}, ["did you mean user_id?"]),
+        ("/v1/events", {"event": [{"user_id": "1", "item_id": "2"}]}, ["did you mean events?"]),
+        ("/v1/recommendations", {"item": ["i1"]}, ["did you mean items?", "expected items,"]),
+    ],
+)
+def test_misnamed_fields_get_the_expected_names(
+    client: TestClient, url: str, body: dict, hints: list[str]
+) -> None:
+    r = client.post(url, json=body, headers=KEY)
+    assert r.status_code == 422
+    problem = r.json()
+    assert set(problem) == {"error", "detail"} and "Field required" not in problem["error"]
+    for hint in hints:
+        assert hint in problem["error"]
+    assert all(set(d) == {"loc", "msg", "type"} for d in problem["detail"])

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import chronorec
 from chronorec.serve.engine import Engine
-from chronorec.serve.store import Event, SQLiteStore
+from chronorec.serve.stores import Event, SQLiteStore, open_store
 from tests.serve.conftest import perturb_checkpoint, train_run
 
 
@@ -111,7 +113,11 @@ def test_events_on_items_the_model_never_trained_on_are_left_out(engine: Engine)
     ranking, left_out = engine.recommend_session([("i7", None, None)], 4, exclude_seen=False)
     assert left_out == 1 and ranking.fallback
     similar = engine.similar("i7", 4)
-    assert similar is not None and similar.fallback and "i7" not in {r.item_id for r in similar.recommendations}
+    assert (
+        similar is not None
+        and similar.fallback
+        and "i7" not in {r.item_id for r in similar.recommendations}
+    )
 
 
 def test_reload_swaps_the_model_and_keeps_events(run_dir: Path, tmp_path: Path) -> None:
@@ -130,7 +136,7 @@ def test_reload_swaps_the_model_and_keeps_events(run_dir: Path, tmp_path: Path) 
 
 def test_models_without_an_index_are_served_too(tmp_path: Path) -> None:
     engine = Engine(train_run(tmp_path, model="markov"), SQLiteStore(tmp_path / "e.sqlite"))
-    assert engine.bundle.index is None
+    assert engine.bundle.ranker.index is None
     engine.add_events([Event("u3", "i4", 1_700_000_000.0)])
     top = engine.recommend_user("u3", 3, False)
     assert (
@@ -146,7 +152,8 @@ def test_approximate_index_path_gives_the_exact_answer_on_a_tiny_catalogue(
     approx = Engine(
         run_dir, SQLiteStore(tmp_path / "b.sqlite"), approx_above=10
     )  # 40 items: one list
-    assert type(approx.bundle.index).__name__ == "ApproxIndex"
+    assert type(approx.bundle.ranker.index).__name__ == "ApproxIndex"
+    assert exact.bundle.ranker.index is None
     for engine in (exact, approx):
         engine.add_events([Event("u5", "i9", 1_700_000_000.0)])
     for seen in (False, True):
@@ -155,3 +162,40 @@ def test_approximate_index_path_gives_the_exact_answer_on_a_tiny_catalogue(
         assert [r.score for r in a.recommendations] == pytest.approx(
             [r.score for r in b.recommendations], rel=1e-4
         )
+
+
+def eventually(check: Callable[[], bool], timeout: float = 5.0) -> float:
+    """Seconds until ``check()`` holds; fails the test after ``timeout``."""
+    start = time.monotonic()
+    while not check():
+        assert time.monotonic() - start < timeout, "not within the bound"
+        time.sleep(0.002)
+    return time.monotonic() - start
+
+
+def test_engines_sharing_a_store_see_each_others_events_and_deletes(
+    run_dir: Path, store_url: str
+) -> None:
+    a, b = Engine(run_dir, open_store(store_url)), Engine(run_dir, open_store(store_url))
+    try:
+        before = b.recommend_user("u3", 10, False)  # cached by b
+        a.add_events([Event("u3", "i17", 1_700_000_000.0), Event("u3", "i18", 1_700_000_001.0)])
+        assert eventually(lambda: b.recommend_user("u3", 10, False) != before) < 1.0
+        assert b.recommend_user("u3", 10, False) == a.recommend_user("u3", 10, False)
+        assert a.forget("u3") == 2
+        assert eventually(lambda: b.recommend_user("u3", 10, False).fallback) < 1.0
+        # b's own writes keep its cache (no reload from the store), a's invalidate it.
+        b.recommend_user("u4", 10, False)
+        b.add_events([Event("u4", "i1", 1_700_000_000.0)])
+        state = b.bundle.users.get(b.store.user_key("u4"))
+        time.sleep(0.1)
+        assert state is not None and b.bundle.users.get(b.store.user_key("u4")) is state
+    finally:
+        a.store.close()
+        b.store.close()
+
+
+def test_a_forget_of_someone_nobody_knows_changes_nothing(engine: Engine) -> None:
+    assert engine.forget("no-such-user") is None and not engine.store.is_forgotten("no-such-user")
+    assert engine.forget("u3") == 0  # a training user without posted events
+    assert engine.forget("u3") is None  # already forgotten

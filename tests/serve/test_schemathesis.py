@@ -1,4 +1,5 @@
-"""Property-based tests generated from the app's own OpenAPI schema: no 5xx, and answers that match it."""
+"""Property-based tests generated from the app's own OpenAPI schema: no 5xx, and answers that
+match it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A real uvicorn process on loopback: freshness, restarts, hot reloads under load, concurrent writers."""
+"""A real uvicorn process on loopback: freshness, restarts, hot reloads under load, concurrent
+writers."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,12 @@ pytestmark = pytest.mark.slow
 
 
 def recommendations(server: Server, user: str) -> dict:
-    r = httpx.get(f"{server.url}/v1/users/{user}/recommendations", params={"k": 10}, timeout=10)
+    r = httpx.get(
+        f"{server.url}/v1/users/{user}/recommendations",
+        params={"k": 10},
+        headers=server.headers,
+        timeout=10,
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -38,8 +45,8 @@ def test_event_shows_up_and_everything_survives_a_restart(run_dir: Path, tmp_pat
         assert r.status_code == 200
         after = recommendations(server, "u3")
         assert after["recommendations"] != before["recommendations"]
-        events = httpx.get(f"{server.url}/v1/users/u3/events").json()
-        # Over real HTTP too: a wrong key is refused, an oversized body is refused before it is read.
+        events = httpx.get(f"{server.url}/v1/users/u3/events", headers=server.headers).json()
+        # Over real HTTP too: a wrong key is refused, an oversized body is refused unread.
         assert (
             httpx.post(
                 f"{server.url}/v1/events", json={"user_id": "u3", "item_id": "i1"}
@@ -51,7 +58,9 @@ def test_event_shows_up_and_everything_survives_a_restart(run_dir: Path, tmp_pat
         )
         assert big.status_code == 413
     with server:  # a new process on the same run folder and database
-        assert httpx.get(f"{server.url}/v1/users/u3/events").json() == events
+        assert (
+            httpx.get(f"{server.url}/v1/users/u3/events", headers=server.headers).json() == events
+        )
         assert recommendations(server, "u3") == after
 
 
@@ -74,7 +83,7 @@ def test_hot_reload_during_a_stream_of_requests_fails_none(run_dir: Path, tmp_pa
                         headers=server.headers,
                     )
                 else:
-                    r = client.get(f"/v1/users/{user}/recommendations")
+                    r = client.get(f"/v1/users/{user}/recommendations", headers=server.headers)
                     if r.status_code == 200:
                         versions.add(r.json()["model_version"])
                 statuses[r.status_code] += 1
@@ -135,12 +144,14 @@ def test_twenty_concurrent_clients_store_exactly_ten_thousand_events(
 
     with Server(run_dir, tmp_path / "events.sqlite") as server:
         start = time.monotonic()
-        statuses = asyncio.run(run(server))
+        # In a thread of its own: a browser test in the same worker may hold this thread's loop.
+        with ThreadPoolExecutor(1) as pool:
+            statuses = pool.submit(asyncio.run, run(server)).result()
         elapsed = time.monotonic() - start
         stored = httpx.get(server.url + "/healthz").json()["events_stored"]
-        one = httpx.get(server.url + "/v1/users/load7/events", params={"limit": 10_000}).json()[
-            "events"
-        ]
+        one = httpx.get(
+            server.url + "/v1/users/load7/events", params={"limit": 10_000}, headers=server.headers
+        ).json()["events"]
     assert statuses == Counter({200: clients * per_client}), statuses
     assert stored == clients * per_client
     assert len(one) == per_client and one[0]["timestamp"] == 1_700_000_000 + per_client - 1

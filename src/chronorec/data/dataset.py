@@ -1,4 +1,5 @@
-"""Load a prepared dataset folder into compact per-user sequences (CSR arrays, no per-event objects)."""
+"""Load a prepared dataset folder into compact per-user sequences (CSR arrays,
+no per-event objects)."""
 
 from __future__ import annotations
 
@@ -87,7 +88,10 @@ def load_dataset(path: str | Path) -> SequenceData:
     path = Path(path)
     manifest_path = path / schema.MANIFEST_FILE
     if not manifest_path.is_file():
-        raise ChronorecError(f"{path}: not a prepared dataset (no {schema.MANIFEST_FILE}); run `chronorec prepare` first")
+        raise ChronorecError(
+            f"{path}: not a prepared dataset (no {schema.MANIFEST_FILE}); "
+            "run `chronorec prepare` first"
+        )
     manifest = json.loads(manifest_path.read_text())
     inter = pl.read_parquet(path / schema.INTERACTIONS_FILE)
     users = pl.read_parquet(path / schema.USERS_FILE).sort(schema.USER)

@@ -2,12 +2,13 @@
 
 A prepared dataset is a folder:
 
-- ``interactions.parquet``: one row per event, sorted by (``user``, ``timestamp``, source row order).
-  Columns: ``user`` (int32, 1..users), ``item`` (int32, 1..items), ``timestamp`` (int64, unix seconds),
-  and where the source has them ``event_type`` (int16, 1..len(event_types)) and ``rating`` (float32).
+- ``interactions.parquet``: one row per event, sorted by (``user``, ``timestamp``, source row
+  order). Columns: ``user`` (int32, 1..users), ``item`` (int32, 1..items), ``timestamp`` (int64,
+  unix seconds), and where the source has them ``event_type`` (int16, 1..len(event_types))
+  and ``rating`` (float32).
 - ``users.parquet``: ``user`` (int32 internal id), ``user_id`` (str, the user's original id).
-- ``items.parquet``: ``item`` (int32 internal id), ``item_id`` (str, original id), ``title`` (str or null),
-  ``categories`` (str or null, ``|``-separated).
+- ``items.parquet``: ``item`` (int32 internal id), ``item_id`` (str, original id), ``title`` (str or
+  null), ``categories`` (str or null, ``|``-separated).
 - ``manifest.json``: source sha256, options, counts after each step, ``interactions``, ``users``,
   ``items``, ``dropped`` (reason -> count), ``event_types`` (names, index i is internal id i + 1).
 

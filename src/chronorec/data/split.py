@@ -1,8 +1,8 @@
 """Deterministic train/validation/test splits over per-user sequences.
 
 A split never copies events: it records, per user, where training stops (``train_end``) and, per
-evaluation case, the index of the target event in the flat arrays. A case's history is every event of
-that user before its target, so the model sees exactly what was known at that moment.
+evaluation case, the index of the target event in the flat arrays. A case's history is every event
+of that user before its target, so the model sees exactly what was known at that moment.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ SplitName = Literal["loo", "temporal"]
 
 @dataclass(frozen=True)
 class EvalCases:
-    """Prediction cases: user ``users[k]`` with history ``items[offsets[u]:targets[k]]`` must rank ``items[targets[k]]``."""
+    """Prediction cases: user ``users[k]`` with history ``items[offsets[u]:targets[k]]`` must rank
+    ``items[targets[k]]``."""
 
     users: np.ndarray  # (C,) int64 internal user ids
     targets: np.ndarray  # (C,) int64 indices into the flat event arrays
@@ -44,7 +45,8 @@ class Split:
 
 
 def training_items(data: SequenceData, train_end: np.ndarray) -> np.ndarray:
-    """``(I + 1,)`` bool: items with at least one event in the training prefixes ``offsets[u]:train_end[u]``."""
+    """``(I + 1,)`` bool: items with at least one event
+    in the training prefixes ``offsets[u]:train_end[u]``."""
     starts = data.offsets[:-1]
     owner = np.repeat(np.arange(len(starts)), np.diff(data.offsets))
     in_train = np.arange(len(data.items)) < train_end[owner]
@@ -53,9 +55,12 @@ def training_items(data: SequenceData, train_end: np.ndarray) -> np.ndarray:
     return known
 
 
-def untrained_target_share(data: SequenceData, split: Split, trained: np.ndarray) -> dict[str, float]:
-    """Per evaluation split, the share of targets on items outside ``trained`` (:func:`training_items`):
-    an ID-only model has never seen them as a positive, so it can rank them only by chance."""
+def untrained_target_share(
+    data: SequenceData, split: Split, trained: np.ndarray
+) -> dict[str, float]:
+    """Per evaluation split, the share of targets on items outside ``trained``
+    (:func:`training_items`): an ID-only model has never seen them as a positive,
+    so it can rank them only by chance."""
     return {
         name: float(np.mean(~trained[data.items[cases.targets]])) if len(cases) else 0.0
         for name, cases in (("valid", split.valid), ("test", split.test))
@@ -66,7 +71,8 @@ def leave_one_out(data: SequenceData) -> Split:
     """Last event of each user is the test target, the second last the validation target.
 
     Users with two events get a test case only; users with one event only train.
-    The test history includes the validation event (it is known by then); training never sees either.
+    The test history includes the validation event (it is known by then);
+    training never sees either.
     """
     starts, ends = data.offsets[:-1], data.offsets[1:]
     lengths = ends - starts
@@ -91,10 +97,16 @@ def temporal(data: SequenceData, valid_fraction: float = 0.1, test_fraction: flo
     Each user's first event in the validation window (resp. test window) is a case, if the user has
     some earlier history; training uses only events before the validation cut-off.
     """
-    if not (0 < valid_fraction < 1 and 0 < test_fraction < 1 and valid_fraction + test_fraction < 1):
+    if not (
+        0 < valid_fraction < 1 and 0 < test_fraction < 1 and valid_fraction + test_fraction < 1
+    ):
         raise ChronorecError("temporal split: fractions must be in (0, 1) and sum to less than 1")
-    quantiles = np.quantile(data.timestamps, [1 - valid_fraction - test_fraction, 1 - test_fraction])
-    t_valid, t_test = (int(x) for x in np.ceil(quantiles))  # integer cut-offs: train on ts < t_valid
+    quantiles = np.quantile(
+        data.timestamps, [1 - valid_fraction - test_fraction, 1 - test_fraction]
+    )
+    t_valid, t_test = (
+        int(x) for x in np.ceil(quantiles)
+    )  # integer cut-offs: train on ts < t_valid
     starts, ends = data.offsets[:-1], data.offsets[1:]
     users = np.arange(len(starts))
     first_valid = np.empty(len(starts), dtype=np.int64)
