@@ -1,4 +1,5 @@
-"""``interests``: max-over-interests scores, causal per-position interests, label-aware loss, serving state."""
+"""``interests``: max-over-interests scores, causal per-position interests, label-aware loss,
+serving state."""
 
 import pytest
 import torch
@@ -24,8 +25,12 @@ def _batch(rows: list[list[int]], width: int) -> SeqBatch:
 
 def _model(max_len: int = 10, **settings) -> Interests:
     torch.manual_seed(0)
-    model = Interests(InterestsConfig(**{"dim": 16, "num_interests": 3, **settings}), 30, 0, max_len).eval()
-    torch.nn.init.normal_(model.attention_heads.weight, std=1.0)  # distinct interests from the start
+    model = Interests(
+        InterestsConfig(**{"dim": 16, "num_interests": 3, **settings}), 30, 0, max_len
+    ).eval()
+    torch.nn.init.normal_(
+        model.attention_heads.weight, std=1.0
+    )  # distinct interests from the start
     return model
 
 
@@ -49,7 +54,9 @@ def test_score_is_the_max_over_interests():
     batch = _batch([[1, 2, 3], [4, 5, 6, 7, 8]], 8)
     per_interest = model.interest_vectors(batch) @ model.item_embedding.weight.T  # (B, K, I + 1)
     torch.testing.assert_close(model.score(batch), per_interest.max(1).values)
-    assert (per_interest.argmax(1)[0] != per_interest.argmax(1)[0, 1]).any()  # different interests win items
+    assert (
+        per_interest.argmax(1)[0] != per_interest.argmax(1)[0, 1]
+    ).any()  # different interests win items
     biased = _model()
     with torch.no_grad():
         biased.repeat_bias.fill_(2.0)
@@ -74,8 +81,9 @@ def test_padding_never_influences_and_the_future_never_changes_the_past():
     seq = [5, 9, 2, 17]
     narrow, wide = _batch([seq], 4), _batch([seq, [1, 2, 3, 4, 5, 6, 7, 8]], 12)
     torch.testing.assert_close(model.score(narrow), model.score(wide)[:1], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(model.interest_vectors(narrow), model.interest_vectors(wide)[:1],
-                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        model.interest_vectors(narrow), model.interest_vectors(wide)[:1], rtol=1e-5, atol=1e-5
+    )
     v1, _ = model.interests(_batch([[3, 4, 5, 6, 7, 8]], 8))
     v2, _ = model.interests(_batch([[3, 4, 5, 6, 7, 21]], 8))
     torch.testing.assert_close(v1[:, :-1], v2[:, :-1])
@@ -92,15 +100,19 @@ def test_user_state_after_a_new_event_equals_a_full_recompute():
         state = model.query_vectors(history_batch([history], [times], None, 6))
         recompute = model.interests(_batch([history[-6:]], 6))[0][:, -1]
         torch.testing.assert_close(state, recompute, rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(model.score_interests(state, torch.tensor([history[-6:]])),
-                                   model.score(_batch([history], 10)), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            model.score_interests(state, torch.tensor([history[-6:]])),
+            model.score(_batch([history], 10)),
+            rtol=1e-5,
+            atol=1e-5,
+        )
 
 
 def test_loss_is_the_softmax_of_the_scores_used_at_inference():
     model = _model(max_len=6, dropout=0.0)
     with torch.no_grad():
         model.repeat_bias.fill_(1.5)
-    # Targets only after the last event (0 = no target), so each row's loss is on what score() ranks.
+    # Targets only after the last event (0 = no target): each row's loss is on what score() ranks.
     rows, next_items = [[1, 2, 3], [4, 5, 6, 4, 8]], [[0, 0, 9], [0, 0, 0, 0, 10]]
     loss, parts = model.loss(_batch(rows, 6), _batch(next_items, 6))
     logits = model.score(_batch(rows, 6))
@@ -109,13 +121,20 @@ def test_loss_is_the_softmax_of_the_scores_used_at_inference():
     torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-5)
     assert loss.item() == pytest.approx(parts["item"].item())
     loss.backward()
-    assert model.attention_heads.weight.grad is not None and model.item_embedding.weight.grad is not None
+    assert (
+        model.attention_heads.weight.grad is not None
+        and model.item_embedding.weight.grad is not None
+    )
 
 
 def test_learns_the_ring_and_beats_pop(ring_dataset, tmp_path, monkeypatch):
     monkeypatch.setitem(MODELS, "interests", Interests)
-    common = dict(data=str(ring_dataset.path), max_len=10, batch_size=16, patience=50, threads=1, device="cpu")
-    pop = train_run(TrainConfig(model="pop", epochs=1, **common), tmp_path / "pop", show_progress=False)
+    common = dict(
+        data=str(ring_dataset.path), max_len=10, batch_size=16, patience=50, threads=1, device="cpu"
+    )
+    pop = train_run(
+        TrainConfig(model="pop", epochs=1, **common), tmp_path / "pop", show_progress=False
+    )
     params = {"dim": 16, "layers": 1, "heads": 1, "dropout": 0.1, "num_interests": 2}
     cfg = TrainConfig(model="interests", model_params=params, epochs=25, lr=5e-3, **common)
     result = train_run(cfg, tmp_path / "interests", show_progress=False)

@@ -111,7 +111,8 @@ def test_config_is_frozen_and_changes_through_validated_copies():
 
 
 def test_config_toml_is_unchanged():
-    """The saved config.toml of a run: old run folders and reruns depend on these bytes."""
+    """The saved config.toml of a run: reruns depend on these bytes (new options are added at their
+    defaults, which keep the behaviour of runs written before them)."""
     expected = (
         'data = "d"\nmodel = "sasrec"\nsplit = "loo"\nmax_len = 50\nstride = 0\nbatch_size = 128\n'
         "epochs = 200\nlr = 0.001\nweight_decay = 0.0\ngrad_clip = 1.0\n"
@@ -119,6 +120,7 @@ def test_config_toml_is_unchanged():
         'ks = [\n    10,\n    20,\n]\nexclude_seen = false\ndevice = "auto"\nthreads = 0\n'
         "max_train_seconds = 0.0\namp = false\ncompile = false\neval_memory_mb = 256.0\n"
         'loss = "full"\nnegatives = 256\nnegative_sampler = "uniform"\nin_batch_negatives = true\n'
+        'negatives_per_target = false\nsampled_objective = "softmax"\ngbce_t = 0.75\n'
         'text_features = false\ninit = ""\n\n[model_params]\ndim = 8\n'
     )
     assert TrainConfig(data="d", model_params={"dim": 8}).to_toml() == expected

@@ -9,6 +9,7 @@ the data has them, and (c) named sizes (``tiny`` ... ``large``) with explicit ov
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import nn
@@ -112,7 +113,7 @@ class Chrono(SequenceModel):
         num_items: int,
         num_event_types: int = 0,
         max_len: int = 50,
-        **overrides: object,
+        **overrides: Any,
     ) -> int:
         """Trainable parameters of a ``size`` model (with ``overrides``), counted without
         allocating weights."""

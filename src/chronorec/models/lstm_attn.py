@@ -42,6 +42,7 @@ class LSTMAttnConfig:
 
 
 class LSTMAttn(SequenceModel):
+    event_counts: torch.Tensor  # (E + 1,) buffer: training targets seen per event type
     name = "lstm-attn"
     config_class = LSTMAttnConfig
 
