@@ -23,7 +23,7 @@ from chronorec.data.batches import train_windows
 from chronorec.data.dataset import SequenceData, load_dataset
 from chronorec.data.split import Split, make_split, training_items
 from chronorec.errors import ChronorecError
-from chronorec.evaluation.harness import evaluate_cases
+from chronorec.evaluation.harness import evaluate_as_configured
 from chronorec.models import ModelParts, SequenceModel, build_model, model_class
 from chronorec.training.callbacks import SELECT_METRIC, EarlyStopping, TimeLimit
 from chronorec.training.config import TrainConfig
@@ -136,16 +136,7 @@ def validation_score(
     model.set_readable_items(training_items(data, split.train_end))
 
     def validate() -> dict[str, float]:
-        return evaluate_cases(
-            model,
-            data,
-            split.valid,
-            max_len=config.max_len,
-            ks=tuple(config.ks),
-            exclude_seen=config.exclude_seen,
-            device=device,
-            memory_budget_mb=config.eval_memory_mb,
-        ).metrics
+        return evaluate_as_configured(model, data, split.valid, config, device).metrics
 
     optimizer = make_optimizer(model, config, device)
     steps = steps_per_epoch(len(windows), config.batch_size, DistContext())

@@ -14,6 +14,7 @@ from chronorec.data.split import EvalCases
 from chronorec.evaluation.metrics import metrics_from_ranks
 from chronorec.models.base import Recommender
 from chronorec.scoring import ITEM_CHUNK, Ranker
+from chronorec.training.config import TrainConfig
 
 DEFAULT_KS = (10, 20)
 
@@ -86,6 +87,27 @@ def evaluate_cases(
         metrics.update(event_type_metrics(torch.cat(event_predictions), true_types))
     assert inputs.users is not None  # eval_batch always sets them
     return EvalResult(metrics, all_ranks, inputs.users, exclude_seen, top)
+
+
+def evaluate_as_configured(
+    model: Recommender,
+    data: SequenceData,
+    cases: EvalCases,
+    config: TrainConfig,
+    device: torch.device | str = "cpu",
+) -> EvalResult:
+    """:func:`evaluate_cases` under a run's own protocol: its history length, cut-offs, candidate
+    set and memory budget."""
+    return evaluate_cases(
+        model,
+        data,
+        cases,
+        max_len=config.max_len,
+        ks=tuple(config.ks),
+        exclude_seen=config.exclude_seen,
+        device=device,
+        memory_budget_mb=config.eval_memory_mb,
+    )
 
 
 def _cases_per_batch(num_items: int, memory_budget_mb: float) -> int:

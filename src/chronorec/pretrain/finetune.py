@@ -21,7 +21,7 @@ from chronorec.data.batches import train_windows
 from chronorec.data.dataset import SequenceData
 from chronorec.data.split import Split
 from chronorec.errors import ChronorecError
-from chronorec.evaluation.harness import evaluate_cases
+from chronorec.evaluation.harness import evaluate_as_configured
 from chronorec.models.base import SequenceModel
 from chronorec.pretrain.runner import select_users
 from chronorec.training.callbacks import EarlyStopping, TimeLimit
@@ -71,16 +71,7 @@ def train_on_split(
     best: dict[str, Any] = {}
 
     def validate() -> dict[str, float]:
-        return evaluate_cases(
-            model,
-            data,
-            split.valid,
-            max_len=config.max_len,
-            ks=tuple(config.ks),
-            exclude_seen=config.exclude_seen,
-            device=device,
-            memory_budget_mb=config.eval_memory_mb,
-        ).metrics
+        return evaluate_as_configured(model, data, split.valid, config, device).metrics
 
     def keep_best(epoch: int, valid: dict[str, float]) -> None:
         best["valid"] = valid

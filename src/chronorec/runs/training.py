@@ -30,7 +30,7 @@ from chronorec.data.split import (
     untrained_target_share,
 )
 from chronorec.errors import ChronorecError
-from chronorec.evaluation.harness import EvalResult, evaluate_cases
+from chronorec.evaluation.harness import EvalResult, evaluate_as_configured
 from chronorec.evaluation.metrics import metrics_from_ranks
 from chronorec.models import (
     ItemText,
@@ -190,16 +190,7 @@ def _validator(run: _Run, model: Recommender) -> Callable[[], dict[str, float]]:
     ks = tuple(config.ks)
 
     def validate() -> dict[str, float]:
-        ranks = evaluate_cases(
-            model,
-            run.data,
-            shard,
-            max_len=config.max_len,
-            ks=ks,
-            exclude_seen=config.exclude_seen,
-            device=run.device,
-            memory_budget_mb=config.eval_memory_mb,
-        ).ranks
+        ranks = evaluate_as_configured(model, run.data, shard, config, run.device).ranks
         return metrics_from_ranks(torch.cat(ctx.all_gather(ranks)), ks)
 
     return validate
@@ -350,14 +341,4 @@ def _evaluate_and_save(run: _Run, model: Recommender) -> dict[str, dict[str, flo
 
 
 def _evaluate(run: _Run, model: Recommender, cases: EvalCases) -> EvalResult:
-    config = run.config
-    return evaluate_cases(
-        model,
-        run.data,
-        cases,
-        max_len=config.max_len,
-        ks=tuple(config.ks),
-        exclude_seen=config.exclude_seen,
-        device=run.device,
-        memory_budget_mb=config.eval_memory_mb,
-    )
+    return evaluate_as_configured(model, run.data, cases, run.config, run.device)
