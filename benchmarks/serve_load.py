@@ -40,7 +40,7 @@ from chronorec.benchmark import machine_info
 from chronorec.data import schema
 from chronorec.models import build_model
 from chronorec.runs.checkpoint import save_model
-from chronorec.serve.engine import load_bundle
+from chronorec.serve.bundle import load_bundle
 from chronorec.serve.index import ExactIndex
 from chronorec.training.config import TrainConfig
 
@@ -310,11 +310,11 @@ def recall_at_10(run_dir: Path, num_queries: int) -> dict[str, Any]:
     exact = ExactIndex(bundle.model.item_vectors().detach().numpy())
     rng = np.random.default_rng(1)
     users = rng.choice(np.arange(1, bundle.data.num_users + 1), num_queries, replace=False)
-    from chronorec.serve.engine import _batch, _training_entries  # the service's own history code
+    from chronorec.serve.bundle import entries_batch, training_entries  # the service's own code
 
     with torch.inference_mode():
         user_queries = bundle.model.encode(
-            _batch(bundle, [_training_entries(bundle, int(u)) for u in users])
+            entries_batch(bundle, [training_entries(bundle, int(u)) for u in users])
         )[:, -1].numpy()
     vectors = exact.vectors[1:].numpy()
     synthetic = vectors[rng.choice(len(vectors), num_queries, replace=False)]
@@ -325,7 +325,7 @@ def recall_at_10(run_dir: Path, num_queries: int) -> dict[str, Any]:
     items = rng.choice(np.arange(1, bundle.data.num_items + 1), num_queries, replace=False)
     with torch.inference_mode():  # the queries of GET /v1/items/{id}/similar: one-item sessions
         single = [[(1, 0.0, 0, int(i), 0)] for i in items]
-        similar_queries = bundle.model.encode(_batch(bundle, single))[:, -1].numpy()
+        similar_queries = bundle.model.encode(entries_batch(bundle, single))[:, -1].numpy()
 
     def recall(queries: np.ndarray) -> tuple[float, float]:
         hits, seconds = 0, 0.0

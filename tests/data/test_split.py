@@ -97,3 +97,29 @@ def test_training_items_flags_items_in_training_prefixes(ring_dataset):
     for u in range(1, ring_dataset.num_users + 1):
         seen |= set(ring_dataset.items[ring_dataset.offsets[u] : split.train_end[u]].tolist())
     assert set(np.flatnonzero(known).tolist()) == seen
+
+
+def test_recent_split_makes_every_event_of_the_window_a_case_and_trains_before_it(tmp_path):
+    import json
+
+    import pytest
+
+    from chronorec.data.split import make_split
+    from chronorec.errors import ChronorecError
+
+    seqs = {"a": [("i1", 1), ("i2", 5), ("i3", 9)], "b": [("i4", 6), ("i5", 7)], "c": [("i1", 8)]}
+    path = write_prepared(tmp_path / "d", seqs)
+    with pytest.raises(ChronorecError, match="validation window"):
+        make_split(load_dataset(path), "recent")
+    manifest = json.loads((path / "manifest.json").read_text())
+    (path / "manifest.json").write_text(json.dumps({**manifest, "validation_from": 6}))
+    data = load_dataset(path)
+    split = make_split(data, "recent")
+    cases = [
+        (data.user_ids[u], data.items[t]) for u, t in zip(split.valid.users, split.valid.targets)
+    ]
+    item = {i: data.item_index(i) for i in ("i3", "i5")}
+    # a's i3 (history i1, i2); b's i5 (history i4, itself in the window); c has no history.
+    assert sorted(cases) == [("a", item["i3"]), ("b", item["i5"])]
+    assert list(split.train_end[1:]) == [2, 3, 5]  # a trains on 2 events, b and c on none
+    assert len(split.test) == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ pytest.importorskip("prometheus_client", reason="the `serve` extra is not instal
 
 from fastapi.testclient import TestClient
 
-from tests.serve.conftest import API_KEY
+from tests.serve.conftest import API_KEY, train_run
 
 KEY = {"X-API-Key": API_KEY}
 
@@ -226,6 +227,7 @@ def test_health_metrics_and_docs(client: TestClient) -> None:
         "/v1/recommendations",
         "/v1/users/{user_id}/events",
         "/v1/items/{item_id}/similar",
+        "/v1/items/{item_id}",
         "/v1/users/{user_id}",
         "/healthz",
         "/metrics",
@@ -233,13 +235,70 @@ def test_health_metrics_and_docs(client: TestClient) -> None:
     } <= set(paths)
 
 
-def test_reload_endpoint(client: TestClient) -> None:
+def test_reload_endpoint(client: TestClient, run_dir: Path) -> None:
     version = client.get("/healthz").json()["model_version"]
     r = client.post("/admin/reload", headers=KEY)
     assert r.status_code == 200 and r.json() == {
         "previous_version": version,
         "model_version": version,
+        "run": str(run_dir),
     }
+
+
+def test_reload_to_another_run_folder_and_a_bad_one(
+    client: TestClient, run_dir: Path, tmp_path: Path
+) -> None:
+    other = train_run(tmp_path / "other", model="markov")
+    version = client.get("/healthz").json()["model_version"]
+    r = client.post("/admin/reload", json={"run": str(other)}, headers=KEY)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["previous_version"] == version and body["model_version"].startswith("markov-")
+    assert body["run"] == str(other)
+    assert client.post("/admin/reload", json={}, headers=KEY).json()["run"] == str(other)
+    for missing in (tmp_path / "nothing", tmp_path, "x" * 300):
+        r = client.post("/admin/reload", json={"run": str(missing)}, headers=KEY)
+        assert r.status_code == 404 and "still serving markov-" in r.json()["error"]
+    assert client.get("/healthz").json()["model_version"] == body["model_version"]
+    for bad in ({"run": ""}, {"run": 3}, {"run": "a\x00b"}, {"path": str(run_dir)}):
+        assert client.post("/admin/reload", json=bad, headers=KEY).status_code == 422
+    assert client.post("/admin/reload", json={"run": str(run_dir)}).status_code == 401
+
+
+def test_put_item_stores_it_and_says_whether_it_is_recommendable(client: TestClient) -> None:
+    r = client.put("/v1/items/new%2F1", json={"title": "New one", "categories": ["A", "B"]})
+    assert r.status_code == 401
+    r = client.put(
+        "/v1/items/new%2F1", json={"title": "New one", "categories": ["A", "B"]}, headers=KEY
+    )
+    assert r.status_code == 200, r.text
+    # A run without text features scores it once a refresh has trained on it.
+    assert r.json() == {"item_id": "new/1", "known": False, "recommendable": False}
+    r = client.put("/v1/items/i3", json={"title": "Three", "categories": None}, headers=KEY)
+    assert r.json() == {"item_id": "i3", "known": True, "recommendable": True}
+    store = client.app.state.store  # type: ignore[attr-defined]
+    assert [(i.item_id, i.categories) for i in store.items()] == [("new/1", "A|B"), ("i3", None)]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"title": ""},
+        {"title": "x" * 1001},
+        {"title": "two\nlines"},
+        {"title": 5},
+        {"title": "T", "categories": "A"},
+        {"title": "T", "categories": ["A|B"]},
+        {"title": "T", "categories": [""]},
+        {"title": "T", "categories": ["c"] * 51},
+        {"title": "T", "genres": ["A"]},
+    ],
+)
+def test_a_malformed_item_is_a_422_and_stores_nothing(client: TestClient, body: dict) -> None:
+    r = client.put("/v1/items/x", json=body, headers=KEY)
+    assert r.status_code == 422, r.text
+    assert client.app.state.store.items() == []  # type: ignore[attr-defined]
 
 
 def test_event_bodies_are_never_logged(

@@ -20,7 +20,7 @@ def test_api_conforms_to_its_schema(run_dir: Path, tmp_path: Path) -> None:
     app = create_app(run_dir, db=tmp_path / "events.sqlite", api_key=API_KEY, max_batch=20)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 9
+    assert len(operations) == 10
     for operation in operations:
         # Every check: no server error, documented status codes, content types and bodies, valid
         # input accepted and invalid input refused. 30 examples per operation keep it to seconds.

@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from chronorec.errors import ChronorecError
-from chronorec.serve.stores import Event, EventStore, SQLiteStore, open_store
+from chronorec.serve.stores import (
+    CATALOGUE_CHANGED,
+    Event,
+    EventStore,
+    Item,
+    SQLiteStore,
+    open_store,
+)
 
 
 @pytest.fixture
@@ -75,6 +82,19 @@ def test_latest_lists_every_user_newest_stored_first_after_a_seq(
     assert [e.user_id for e in store.latest(10, after=first.seq)] == ["w", "v"]
     assert [e.user_id for e in store.latest(10, item_id="a")] == ["w", "u"]
     assert [e.user_id for e in store.latest(1)] == ["w"]
+
+
+def test_scan_pages_through_the_whole_log_oldest_stored_first(
+    stores: Callable[[], EventStore],
+) -> None:
+    store = stores()
+    stored = store.add([Event(f"u{n % 3}", f"i{n}", float(100 - n)) for n in range(7)])
+    pages, after = [], 0
+    while page := store.scan(after=after, limit=3):
+        pages.append([e.item_id for e in page])
+        after = page[-1].seq
+    assert pages == [["i0", "i1", "i2"], ["i3", "i4", "i5"], ["i6"]]
+    assert [e.seq for e in store.scan()] == [e.seq for e in stored]
 
 
 def test_an_event_id_is_stored_once_however_often_it_comes(
@@ -204,6 +224,33 @@ def test_a_store_hears_of_other_processes_changes_but_not_its_own(
     time.sleep(0.1)  # time for a wrong notice about its own write to arrive too
     assert watching.user_key("mine") not in heard.keys and None not in heard.keys
     assert "u" not in heard.keys  # keys, never ids
+
+
+def test_the_catalogue_keeps_items_in_the_order_first_added_with_their_latest_text(
+    stores: Callable[[], EventStore],
+) -> None:
+    store = stores()
+    assert store.items() == []
+    store.put_items([Item("b", "Bee", "Insect|Small"), Item("a", "Ant")])
+    store.put_items([Item("c"), Item("b", "Bumblebee", None)])
+    assert stores().items() == [  # durable: another store object on the place reads them
+        Item("b", "Bumblebee", None),
+        Item("a", "Ant", None),
+        Item("c", None, None),
+    ]
+    store.put_items([])
+    assert len(store.items()) == 3 and store.count() == 0
+
+
+def test_other_processes_hear_of_a_catalogue_change(stores: Callable[[], EventStore]) -> None:
+    watching, other = stores(), stores()
+    heard = Changes()
+    watching.watch(heard)
+    watching.put_items([Item("mine")])
+    time.sleep(0.1)
+    assert CATALOGUE_CHANGED not in heard.keys  # not of its own
+    other.put_items([Item("x", "X")])
+    assert heard.wait_for({CATALOGUE_CHANGED})
 
 
 def old_schema(sqlite: bool) -> list[str]:

@@ -10,7 +10,16 @@ import sys
 
 import typer
 
-from chronorec.cli import consuming, data, evaluation, inspection, serving, training, tuning
+from chronorec.cli import (
+    consuming,
+    data,
+    evaluation,
+    inspection,
+    refreshing,
+    serving,
+    training,
+    tuning,
+)
 from chronorec.cli.common import parse_settings
 from chronorec.cli.training import parse_variant
 from chronorec.errors import ChronorecError
@@ -36,6 +45,7 @@ for command in (
     inspection.interests,
     serving.serve,
     consuming.consume,
+    refreshing.refresh,
     training.pretrain,
     inspection.embed,
     inspection.nearest,

@@ -15,7 +15,10 @@ import numpy as np
 from chronorec.data.dataset import SequenceData
 from chronorec.errors import ChronorecError
 
-SplitName = Literal["loo", "temporal"]
+SplitName = Literal["loo", "temporal", "recent"]
+
+# Manifest key of a dataset that names its own validation window (``recent`` split): unix seconds.
+VALIDATION_FROM = "validation_from"
 
 
 @dataclass(frozen=True)
@@ -132,10 +135,43 @@ def temporal(data: SequenceData, valid_fraction: float = 0.1, test_fraction: flo
     )
 
 
+def events_from(data: SequenceData, cutoff: int) -> tuple[np.ndarray, EvalCases]:
+    """Training prefixes that stop at ``cutoff`` (unix seconds), and every later event with some
+    earlier history as a case (its history: everything before it, later events included)."""
+    starts, ends = data.offsets[:-1], data.offsets[1:]
+    owner = np.repeat(np.arange(len(starts)), ends - starts)
+    before = np.bincount(owner[data.timestamps < cutoff], minlength=len(starts))
+    train_end = starts + before
+    position = np.arange(len(data.items))
+    is_case = (position >= train_end[owner]) & (position > starts[owner])
+    return train_end, EvalCases(owner[is_case].astype(np.int64), position[is_case])
+
+
+def recent(data: SequenceData) -> Split:
+    """Validation on the newest events, test on none: how ``chronorec refresh`` (and the temporal
+    replay benchmark) select a model.
+
+    The dataset's manifest names the window (``validation_from``): training stops there for every
+    user, and every event in it with earlier history is a validation case.
+    """
+    cutoff = data.manifest.get(VALIDATION_FROM)
+    if cutoff is None:
+        raise ChronorecError(
+            f"{data.path}: split 'recent' needs a dataset that names its validation window"
+            f" ({VALIDATION_FROM} in its manifest, as `chronorec refresh` writes)"
+        )
+    train_end, valid = events_from(data, int(cutoff))
+    none = EvalCases(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    info = {"valid_cutoff": int(cutoff), "valid_cases": len(valid), "test_cases": 0}
+    return Split(name="recent", train_end=train_end, valid=valid, test=none, info=info)
+
+
 def make_split(data: SequenceData, name: str) -> Split:
-    """Split by name: ``loo`` (leave-one-out) or ``temporal``."""
+    """Split by name: ``loo`` (leave-one-out), ``temporal`` or ``recent``."""
     if name == "loo":
         return leave_one_out(data)
     if name == "temporal":
         return temporal(data)
-    raise ChronorecError(f"unknown split '{name}' (choose loo or temporal)")
+    if name == "recent":
+        return recent(data)
+    raise ChronorecError(f"unknown split '{name}' (choose loo, temporal or recent)")

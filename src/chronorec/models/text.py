@@ -86,16 +86,7 @@ def item_texts(data: SequenceData) -> list[str]:
     none = [None] * items.height
     titles = items[schema.TITLE].to_list() if schema.TITLE in items.columns else none
     cats = items[schema.CATEGORIES].to_list() if schema.CATEGORIES in items.columns else none
-    texts = [""]
-    for title, cat in zip(titles, cats):
-        parts = []
-        if title:
-            parts.append(str(title).strip())
-        genres = [c.strip() for c in str(cat or "").split("|") if c.strip()]
-        if genres:
-            parts.append("Genres: " + ", ".join(genres))
-        texts.append(". ".join(parts))
-    return texts
+    return [""] + [item_text(title, cat) for title, cat in zip(titles, cats)]
 
 
 def _text_key(text: str) -> str:
@@ -284,6 +275,24 @@ def _centre(text: torch.Tensor) -> torch.Tensor:
     has_text = text.abs().sum(1) > 0
     if not has_text.any():
         return text.clone()
-    centred = (text - text[has_text].mean(0)) * has_text[:, None]
+    return centre_on(text, text[has_text].mean(0))
+
+
+def item_text(title: str | None, categories: str | None) -> str:
+    """The text of one item as :func:`item_texts` writes it, from its title and its categories
+    (``"A|B"``): ``"Title. Genres: A, B"``."""
+    parts = [str(title).strip()] if title else []
+    genres = [c.strip() for c in str(categories or "").split("|") if c.strip()]
+    if genres:
+        parts.append("Genres: " + ", ".join(genres))
+    return ". ".join(parts)
+
+
+def centre_on(raw: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    """Raw text vectors ``(N, F)`` of items outside a model's catalogue as its text buffer holds
+    its own (see :func:`_centre`): less ``mean``, the mean over its items with text, at unit
+    length; a zero row (no text) stays zero."""
+    has_text = raw.abs().sum(1) > 0
+    centred = (raw.float() - mean) * has_text[:, None]
     unit: torch.Tensor = centred / centred.norm(dim=1, keepdim=True).clamp_min(1e-12)
     return unit

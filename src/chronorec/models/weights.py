@@ -29,3 +29,56 @@ def load_state_into(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> N
             f" (missing: {', '.join(missing) or 'none'};"
             f" unexpected: {', '.join(unexpected) or 'none'}); retrain the model"
         )
+
+
+# Item-indexed tensors a warm start does not carry over: the new model's own values are right.
+# ``readable_items`` and ``known`` are set from the new training data; ``text`` is built from the
+# new catalogue's texts (centred over all of its items).
+_REBUILT_ITEM_TENSORS = ("readable_items", "item_embedding.known", "item_embedding.text")
+NEW_ROW_NOISE = 0.01  # new rows' spread around the mean row, relative to the old rows' spread
+
+
+@torch.no_grad()
+def load_grown(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """Load ``state``, saved by a model over the first items of ``model``'s catalogue, into
+    ``model``; returns the names loaded.
+
+    Tensors of equal shape are copied. An item-indexed tensor (one row per item, row 0 padding)
+    keeps its old rows, and each new item's row starts from the mean of the old items' rows plus a
+    little noise: the new item scores like an average item until training places it. Under text
+    features the new rows of the ID table start at zero instead, so a new item is placed by its
+    text alone (and by the shared stand-in while it has no training event).
+    """
+    target = model.state_dict()
+    loaded = []
+    for name, value in state.items():
+        if name not in target or name in _REBUILT_ITEM_TENSORS:
+            continue
+        mine = target[name]
+        if mine.shape == value.shape:
+            mine.copy_(value)
+        elif _grows(value, mine):
+            mine.copy_(_grown(value, mine.shape[0], from_text=name.endswith(".ids.weight")))
+        else:
+            raise ChronorecError(
+                f"{name}: saved shape {tuple(value.shape)} does not fit {tuple(mine.shape)}"
+            )
+        loaded.append(name)
+    model.load_state_dict(target)
+    return loaded
+
+
+def _grows(old: torch.Tensor, new: torch.Tensor) -> bool:
+    return old.dim() >= 1 and old.shape[1:] == new.shape[1:] and 1 < old.shape[0] < new.shape[0]
+
+
+def _grown(old: torch.Tensor, rows: int, *, from_text: bool) -> torch.Tensor:
+    """``old`` with rows appended up to ``rows``: the mean old item row plus noise, or zeros."""
+    extra = rows - old.shape[0]
+    if from_text or not old.is_floating_point():
+        fresh = torch.zeros((extra, *old.shape[1:]), dtype=old.dtype)
+    else:
+        items = old[1:].float()  # row 0 is padding
+        noise = torch.randn((extra, *old.shape[1:])) * items.std(0) * NEW_ROW_NOISE
+        fresh = (items.mean(0) + noise).to(old.dtype)
+    return torch.cat([old, fresh])

@@ -20,7 +20,7 @@ from chronorec.errors import ChronorecError
 from chronorec.models import ItemText, ModelParts, Recommender, build_model
 from chronorec.models.parts import NO_PARTS
 from chronorec.models.text import TextItemEmbedding
-from chronorec.models.weights import load_state_into
+from chronorec.models.weights import load_grown, load_state_into
 from chronorec.runs.layout import MODEL_FILE, STATE_FILE, WEIGHTS_FILE
 from chronorec.version import __version__
 
@@ -106,6 +106,19 @@ def init_from(model: torch.nn.Module, run_dir: str | Path) -> list[str]:
         raise ChronorecError(f"{run_dir}: no weight matches this model (different model or sizes?)")
     model.load_state_dict(matched, strict=False)
     return sorted(matched)
+
+
+def warm_start(model: torch.nn.Module, run_dir: str | Path) -> list[str]:
+    """Continue ``run_dir``'s model in ``model``, built over a catalogue that extends the run's
+    (its items first, in the same order): every weight carried over, item tables grown; returns
+    the names loaded."""
+    path = Path(run_dir) / WEIGHTS_FILE
+    if not path.is_file():
+        raise ChronorecError(f"{run_dir}: no {WEIGHTS_FILE} to continue from")
+    try:
+        return load_grown(model, load_file(str(path)))
+    except ChronorecError as error:
+        raise ChronorecError(f"{run_dir}: cannot continue this model ({error})") from None
 
 
 def save_state(run_dir: Path, state: dict[str, Any]) -> None:

@@ -42,7 +42,7 @@ from chronorec.models import (
 )
 from chronorec.models.text import item_text_vectors
 from chronorec.runs import checkpoint
-from chronorec.runs.layout import CONFIG_FILE
+from chronorec.runs.layout import CONFIG_FILE, RunFolder
 from chronorec.runs.ranks import save_ranks
 from chronorec.runs.result import TrainResult, write_records
 from chronorec.training.callbacks import (
@@ -173,9 +173,24 @@ def _start_weights(
         loaded = checkpoint.init_from(model, config.init)
         if run.ctx.is_main and show_progress:
             print(f"initialised {len(loaded)} tensors from {config.init}", file=sys.stderr)
+    if config.warm_start:
+        _check_extends(Path(config.warm_start), run.data)
+        loaded = checkpoint.warm_start(model, config.warm_start)
+        if run.ctx.is_main and show_progress:
+            print(f"continuing {len(loaded)} tensors of {config.warm_start}", file=sys.stderr)
     # After --init, whose run may have had another split. With text features every item has a
     # learned input vector (its text's), so none is skipped.
     model.set_readable_items(np.ones_like(trained_items) if config.text_features else trained_items)
+
+
+def _check_extends(source: Path, data: SequenceData) -> None:
+    """A warm start needs the source run's items first, in order, in this dataset's catalogue."""
+    known = load_dataset(TrainConfig.load(RunFolder(source).require_config()).data).item_ids
+    if len(known) > len(data.item_ids) or list(data.item_ids[: len(known)]) != list(known):
+        raise ChronorecError(
+            f"{data.path}: its items do not extend those of {source} (a warm start keeps every"
+            " item's row: use the dataset `chronorec refresh` writes)"
+        )
 
 
 def _validator(run: _Run, model: Recommender) -> Callable[[], dict[str, float]]:
@@ -334,10 +349,12 @@ def _evaluate_and_save(run: _Run, model: Recommender) -> dict[str, dict[str, flo
     if not model.trainable:
         checkpoint.save_model(run.run_dir, model, {"epoch": 0})
     cases = {"valid": run.split.valid, "test": run.split.test}
+    cases = {name: split_cases for name, split_cases in cases.items() if len(split_cases)}
     evaluations = {name: _evaluate(run, model, split_cases) for name, split_cases in cases.items()}
     ranks = {name: (ev.ranks, ev.users) for name, ev in evaluations.items()}
     save_ranks(run.run_dir, run.data, run.config, ranks)
-    return {name: evaluation.metrics for name, evaluation in evaluations.items()}
+    metrics = {name: evaluation.metrics for name, evaluation in evaluations.items()}
+    return {"test": {}, **metrics}  # a split without test cases (``recent``) reports none
 
 
 def _evaluate(run: _Run, model: Recommender, cases: EvalCases) -> EvalResult:

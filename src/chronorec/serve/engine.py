@@ -12,6 +12,12 @@ recommendation costs one forward pass, and repeated requests none (their answer 
 
 Other processes on the same store change users too: the store reports them (by key), and their
 cached state is dropped, to be read again from the store by the next request.
+
+A refreshed run's dataset already holds the store's events up to a sequence number (its
+watermark): those are part of its training histories, so a user's posted events before it are
+skipped. Items added to the store's catalogue after training are served as soon as they are added,
+here or by another process, when the run has text features (see ``catalogue``): the engine swaps
+in a bundle grown by them, as a reload would.
 """
 
 from __future__ import annotations
@@ -20,126 +26,20 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from chronorec.api import Recommendation
-from chronorec.data.batches import SeqBatch, history_batch
-from chronorec.data.dataset import SequenceData
-from chronorec.runs.load import Run, load_run
-from chronorec.scoring import Ranker
-from chronorec.scoring.index import build_index
-from chronorec.scoring.popularity import Popularity
-from chronorec.serve.state import LRU, Entry, UserState
-from chronorec.serve.stores import Event, EventStore
+from chronorec.data.batches import SeqBatch
+from chronorec.serve.bundle import Bundle, bundle_of, entries_batch, load_bundle, training_entries
+from chronorec.serve.catalogue import CatalogueReader, TextEncoder, takes_new_items, with_items
+from chronorec.serve.state import Entry, UserState
+from chronorec.serve.stores import CATALOGUE_CHANGED, Event, EventStore, Item
 
 log = logging.getLogger("chronorec.serve")
-
-
-@dataclass
-class Bundle:
-    """One loaded run: immutable once built, except its caches."""
-
-    version: str
-    run: Run  # the loaded run folder: config, model, dataset
-    model: Any
-    data: SequenceData
-    max_len: int
-    ranker: Ranker
-    popularity: Popularity  # the fallback when the model reads nothing of a history
-    # Used when a posted event has no (known) type; 0 when the data has no types.
-    default_event_type: int
-    exclude_seen: bool  # the run's own setting: the default when a request does not say
-    users: LRU[str, UserState] = field(default_factory=lambda: LRU(100_000))  # by user key
-    items: LRU[int, torch.Tensor] = field(default_factory=lambda: LRU(10_000))
-    forward_passes: int = 0
-    _stats_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def count_forward_pass(self) -> None:
-        with self._stats_lock:  # ``+=`` on an attribute can lose updates between threads
-            self.forward_passes += 1
-
-    def event_type(self, name: str | None) -> int:
-        names = self.data.event_type_names
-        return names.index(name) + 1 if name in names else self.default_event_type
-
-    def reads_any(self, entries: tuple[Entry, ...] | list[Entry]) -> bool:
-        """Whether the model reads at least one of ``entries`` (it skips items it never trained
-        on)."""
-        items = torch.tensor([[e[3] for e in entries]], dtype=torch.int64)
-        return bool(entries) and bool(self.ranker.reads_any(items)[0])
-
-    def recommendation(self, item: int, score: float) -> Recommendation:
-        return Recommendation(str(self.data.item_ids[item]), float(score), self.data.title(item))
-
-
-def load_bundle(
-    run_dir: Path,
-    *,
-    cache_size: int = 100_000,
-    approx_above: int = 100_000,
-    target_recall: float = 0.99,
-) -> Bundle:
-    run = load_run(run_dir, "cpu")
-    data = run.data
-    data.user_index(""), data.item_index("")  # build the id lookups now, not in the first requests
-    bundle = Bundle(
-        version=run.version,
-        run=run,
-        model=run.model,
-        data=data,
-        max_len=run.config.max_len,
-        ranker=run.ranker(),
-        popularity=Popularity(data),
-        default_event_type=1 if data.num_event_types else 0,
-        exclude_seen=run.config.exclude_seen,
-        users=LRU(cache_size),
-    )
-    if bundle.ranker.by_vectors and data.num_items > approx_above:
-        assert bundle.ranker.vectors is not None
-        index = build_index(
-            bundle.ranker.vectors.float().contiguous().numpy(),
-            approx_above=approx_above,
-            calibration_queries=_calibration_queries(bundle),
-            target_recall=target_recall,
-        )
-        bundle.ranker = run.ranker(index)
-    return bundle
-
-
-def _calibration_queries(bundle: Bundle, n: int = 256) -> np.ndarray:
-    """What the approximate index will actually be asked: query vectors of ``n`` users' training
-    histories (recommendations) and of ``n`` one-item sessions (similar items)."""
-    data = bundle.data
-    rng = np.random.default_rng(0)
-    users = rng.choice(np.arange(1, data.num_users + 1), min(n, data.num_users), replace=False)
-    items = rng.choice(np.arange(1, data.num_items + 1), min(n, data.num_items), replace=False)
-    rows = [_training_entries(bundle, int(u)) for u in users]
-    rows += [[(1, 0.0, 0, int(i), bundle.default_event_type)] for i in items]
-    queries = bundle.ranker.queries(bundle.ranker.read(_batch(bundle, rows)))
-    return queries.reshape(-1, queries.shape[-1]).float().numpy()  # every interest of every row
-
-
-def _training_entries(bundle: Bundle, u: int) -> list[Entry]:
-    data = bundle.data
-    lo, hi = int(data.offsets[u]), int(data.offsets[u + 1])
-    lo = max(lo, hi - bundle.max_len)
-    types = data.event_types[lo:hi].tolist() if data.event_types is not None else [0] * (hi - lo)
-    return [
-        (0, float(t), 0, int(i), int(e))
-        for i, t, e in zip(data.items[lo:hi].tolist(), data.timestamps[lo:hi].tolist(), types)
-    ]
-
-
-def _batch(bundle: Bundle, rows: list[list[Entry]]) -> SeqBatch:
-    items = [[e[3] for e in row] for row in rows]
-    times = [[int(e[1]) for e in row] for row in rows]
-    types = [[e[4] for e in row] for row in rows] if bundle.data.event_types is not None else None
-    return history_batch(items, times, types, bundle.max_len)
 
 
 @dataclass(frozen=True)
@@ -168,23 +68,66 @@ class Engine:
             "approx_above": approx_above,
             "target_recall": target_recall,
         }
-        self._reload_lock = threading.Lock()
+        self._reload_lock = threading.Lock()  # one bundle built at a time: reloads, new items
+        self._encoder = TextEncoder()
+        self._catalogue_read = CatalogueReader(self._apply_catalogue)
         self.bundle = load_bundle(self.run_dir, **self._options)
+        if takes_new_items(self.bundle.model):
+            self._encoder.warm_up()
         self.reloads = 0
         store.watch(self._drop_changed)  # before any state is cached: no change slips by
+        self._apply_catalogue()  # after watching: an item added meanwhile is read again
 
-    def reload(self) -> tuple[str, str]:
-        """Load the run folder's checkpoint again and swap it in; return (old, new) versions.
+    def reload(self, run_dir: str | Path | None = None) -> tuple[str, str]:
+        """Load the run folder's checkpoint again (or the run folder ``run_dir``, served from now
+        on) and swap it in, with the store's catalogue additions; return (old, new) versions.
 
         The new bundle is built completely before the one assignment that publishes it; on any error
         the old one stays in service.
         """
         with self._reload_lock:
+            path = self.run_dir if run_dir is None else Path(run_dir)
             old = self.bundle
-            new = load_bundle(self.run_dir, **self._options)
-            self.bundle = new
+            new = load_bundle(path, **self._options)
+            if takes_new_items(new.model):
+                self._encoder.warm_up()
+            new = self._grown(new, self.store.items()) or new
+            self.bundle, self.run_dir = new, path
             self.reloads += 1
             return old.version, new.version
+
+    # --- the item catalogue ---
+
+    def put_items(self, items: list[Item]) -> list[tuple[bool, bool]]:
+        """Store ``items`` in the catalogue (durably), serve the new ones when the model can score
+        them; return, per item, (known: in the run's own data, recommendable: scored now)."""
+        self.store.put_items(items)
+        self._apply_catalogue(items)
+        b = self.bundle
+        answers = []
+        for item in items:
+            index = b.data.item_index(item.item_id)
+            answers.append(
+                (index is not None and index <= b.additions.run_items, index is not None)
+            )
+        return answers
+
+    def _apply_catalogue(self, items: list[Item] | None = None) -> None:
+        """Swap in a bundle grown by ``items`` (default: the store's whole catalogue) where the
+        current one lacks them; nothing when it lacks none."""
+        with self._reload_lock:
+            grown = self._grown(self.bundle, self.store.items() if items is None else items)
+            if grown is not None:
+                self.bundle = grown
+
+    def _grown(self, b: Bundle, items: list[Item]) -> Bundle | None:
+        """``b`` grown by the catalogue ``items`` it lacks, with an empty cache (states built on
+        ``b`` map the new items to nothing); None when nothing changes."""
+        grown = with_items(b.run, b.additions, items, self._encoder)
+        if grown is None:
+            return None
+        run, additions = grown
+        return bundle_of(run, b.version, additions, **self._options)
 
     # --- events ---
 
@@ -220,12 +163,17 @@ class Engine:
         return deleted
 
     def _drop_changed(self, keys: Sequence[str] | None) -> None:
-        """Another process changed these users (None: maybe any): their cached state goes."""
+        """Another process changed these users (None: maybe any): their cached state goes. A
+        change of the catalogue is read in a thread of its own (it may encode texts)."""
         b = self.bundle
+        if keys is None or CATALOGUE_CHANGED in keys:
+            self._catalogue_read.request()
         if keys is None:
             b.users.clear()
             return
         for key in keys:
+            if key == CATALOGUE_CHANGED:
+                continue
             # Under the key's lock: a state being read from the store before the change is put
             # in the cache before this, not after, so it cannot outlive the change.
             with b.users.key_lock(key):
@@ -248,12 +196,13 @@ class Engine:
 
     def _load_state(self, b: Bundle, user_id: str) -> UserState:
         u = None if self.store.is_forgotten(user_id) else b.data.user_index(user_id)
-        entries: list[Entry] = _training_entries(b, u) if u is not None else []
+        entries: list[Entry] = training_entries(b, u) if u is not None else []
         seen: set[int] = set()
         if u is not None:
             seen.update(b.data.items[b.data.offsets[u] : b.data.offsets[u + 1]].tolist())
         state = UserState(tuple(entries), frozenset(seen), frozenset())
-        posted = self.store.for_user(user_id)[::-1]  # oldest first
+        # Oldest first; those up to the watermark are in the training history already.
+        posted = [e for e in self.store.for_user(user_id)[::-1] if e.seq > b.watermark]
         triples = [
             (e, b.data.item_index(e.item_id) or 0, b.event_type(e.event_type)) for e in posted
         ]
@@ -263,7 +212,7 @@ class Engine:
         """The user's current history (training events, then every event posted since) as the model
         would be fed it: a batch of one, before the model's own skipping of untrained items."""
         b = self.bundle
-        return _batch(b, [list(self._user_state(b, user_id)[1].entries)])
+        return entries_batch(b, [list(self._user_state(b, user_id)[1].entries)])
 
     def cached_answer(self, user_id: str, k: int, exclude_seen: bool) -> Ranking | None:
         """What :meth:`recommend_user` would answer, if it is cached (else None). Never waits for
@@ -349,13 +298,13 @@ class Engine:
     @staticmethod
     def _with_query(b: Bundle, state: UserState) -> UserState:
         """``state`` with its query vector: one forward pass over its (at most max_len) events."""
-        query = b.ranker.queries(b.ranker.read(_batch(b, [list(state.entries)])))[0]
+        query = b.ranker.queries(b.ranker.read(entries_batch(b, [list(state.entries)])))[0]
         b.count_forward_pass()
         return replace(state, query=query)
 
     @staticmethod
     def _rank(b: Bundle, state: UserState, k: int, exclude: frozenset[int]) -> Ranking:
-        batch = _batch(b, [list(state.entries)])
+        batch = entries_batch(b, [list(state.entries)])
         banned = torch.tensor([sorted(exclude)], dtype=torch.int64) if exclude else None
         if state.query is None:  # the model scores every item itself
             values, ids = b.ranker.top_k(batch, k, exclude=banned)

@@ -67,6 +67,36 @@ EventType = Annotated[
 ]
 
 
+def no_separator(value: str) -> str:
+    """``value`` if it holds no ``|`` (what separates an item's categories); else an error."""
+    if "|" in value:
+        raise PydanticCustomError("category_separator", "a category may not hold '|'")
+    return value
+
+
+Title = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=1000,
+        description="What the item is called.",
+        json_schema_extra={"pattern": ID_PATTERN},
+    ),
+    AfterValidator(printable),
+]
+Category = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=100,
+        description="E.g. a genre (no `|`).",
+        json_schema_extra={"pattern": ID_PATTERN.replace("]", "|]")},
+    ),
+    AfterValidator(printable),
+    AfterValidator(no_separator),
+]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -187,14 +217,48 @@ class SimilarItems(BaseModel):
     model_version: str
 
 
+class ItemIn(_Strict):
+    """An item for the catalogue: its text (title and categories) is what a model with text
+    features scores it by before it has any event."""
+
+    title: Title
+    categories: list[Category] | None = Field(None, max_length=50)
+
+
+class ItemStored(BaseModel):
+    item_id: str
+    known: bool = Field(description="The item is in the served run's own data.")
+    recommendable: bool = Field(
+        description="The model scores it now: known, or new to a run with text features (else it"
+        " is recommendable after `chronorec refresh`)."
+    )
+
+
 class UserDeleted(BaseModel):
     user_id: str
     deleted_events: int
 
 
+RunPath = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=4096,
+        description="A run folder to serve from now on (on the server's disk).",
+        json_schema_extra={"pattern": ID_PATTERN},
+    ),
+    AfterValidator(printable),
+]
+
+
+class ReloadIn(_Strict):
+    run: RunPath | None = Field(None, description="Default: the run folder served.")
+
+
 class Reloaded(BaseModel):
     previous_version: str
     model_version: str
+    run: str = Field(description="The run folder served now.")
 
 
 class Health(BaseModel):

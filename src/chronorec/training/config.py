@@ -23,7 +23,7 @@ CHOICES = {  # option: (its name in errors, its values)
     "loss": ("loss", ("full", "sampled")),
     "negative_sampler": ("negative sampler", ("uniform", "popularity")),
     "sampled_objective": ("sampled objective", ("softmax", "gbce")),
-    "split": ("split", ("loo", "temporal")),
+    "split": ("split", ("loo", "temporal", "recent")),
 }
 AT_LEAST_ONE = ("max_len", "batch_size", "epochs", "patience", "eval_every")
 
@@ -74,6 +74,9 @@ class TrainConfig:
     text_features: bool = False  # add language-model vectors of item titles/categories to items
     # A run folder (e.g. from `chronorec pretrain`) whose matching weights start this model.
     init: str = ""
+    # A run folder whose model this one continues (``chronorec refresh``): every weight carried
+    # over, item tables grown to this dataset's catalogue, whose first items must be the run's.
+    warm_start: str = ""
 
     def validate(self) -> TrainConfig:
         """This config when every option is valid; else a one-line :class:`ChronorecError`."""

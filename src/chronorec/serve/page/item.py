@@ -11,7 +11,7 @@ import polars as pl
 from chronorec.data import schema
 from chronorec.data.dataset import SequenceData
 from chronorec.embed import nearest_items
-from chronorec.serve.engine import Bundle
+from chronorec.serve.bundle import Bundle
 from chronorec.serve.page.memo import PerRun
 from chronorec.serve.page.overview import finite, time_bins
 from chronorec.serve.stores import EventStore

@@ -15,7 +15,8 @@ from chronorec.data.batches import SeqBatch
 from chronorec.explain import average_scale_weights, interest_view, scale_view
 from chronorec.models.interests import Interests
 from chronorec.models.multiscale import MultiScale
-from chronorec.serve.engine import Bundle, Engine
+from chronorec.serve.bundle import Bundle
+from chronorec.serve.engine import Engine
 from chronorec.serve.page.memo import PerRun
 from chronorec.serve.page.overview import finite
 from chronorec.serve.stores import Event, EventStore

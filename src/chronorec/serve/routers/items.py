@@ -1,4 +1,4 @@
-"""Items to show beside one item."""
+"""Items: adding one to the catalogue, and the items to show beside one."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from chronorec.serve import schemas as s
-from chronorec.serve.auth import require_recommendation_key
+from chronorec.serve.auth import require_key, require_recommendation_key
 from chronorec.serve.dependencies import EngineDep, ScoringDep
-from chronorec.serve.routers.common import NOT_FOUND, READ, ItemId, ranked_items
+from chronorec.serve.routers.common import NOT_FOUND, READ, WRITE, ItemId, ranked_items
+from chronorec.serve.stores import Item
 
 router = APIRouter()
 
@@ -34,3 +35,19 @@ async def similar_items(
     return s.SimilarItems(
         item_id=item_id, similar=ranked_items(ranking), model_version=ranking.model_version
     )
+
+
+@router.put(
+    "/v1/items/{item_id:id}",
+    response_model=s.ItemStored,
+    tags=["items"],
+    dependencies=[Depends(require_key)],
+    responses=WRITE,
+)
+def put_item(item_id: ItemId, body: s.ItemIn, engine: EngineDep) -> s.ItemStored:
+    """Add an item to the catalogue (or update its title and categories), durably. With a model
+    trained with text features a new item is recommendable at once, on every server sharing the
+    store, scored by its text; otherwise once ``chronorec refresh`` has trained on it."""
+    categories = "|".join(body.categories) if body.categories else None
+    [(known, recommendable)] = engine.put_items([Item(item_id, body.title, categories)])
+    return s.ItemStored(item_id=item_id, known=known, recommendable=recommendable)

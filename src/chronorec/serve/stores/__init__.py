@@ -11,11 +11,26 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chronorec.errors import ChronorecError
-from chronorec.serve.stores.base import ChangeListener, Event, EventStore
+from chronorec.serve.stores.base import (
+    CATALOGUE_CHANGED,
+    ChangeListener,
+    Event,
+    EventStore,
+    Item,
+)
 from chronorec.serve.stores.postgres import PostgresStore
 from chronorec.serve.stores.sqlite import SQLiteStore
 
-__all__ = ["ChangeListener", "Event", "EventStore", "PostgresStore", "SQLiteStore", "open_store"]
+__all__ = [
+    "CATALOGUE_CHANGED",
+    "ChangeListener",
+    "Event",
+    "EventStore",
+    "Item",
+    "PostgresStore",
+    "SQLiteStore",
+    "open_store",
+]
 
 # URL scheme -> what opens a store from the whole URL.
 _STORES: dict[str, Callable[[str], EventStore]] = {

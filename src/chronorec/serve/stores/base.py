@@ -7,6 +7,10 @@ never hold an id, and the key is secret to the store, so an id cannot be confirm
 
 Stores index events by these keys too, never by an id: a B-tree keeps copies of keys in its inner
 pages after the rows they came from are deleted, so an index on ids would keep forgotten ids.
+
+A store also keeps the item catalogue's additions (:class:`Item`: items the service was told of
+after training) and tells other processes when it changes, through the same notices, under the
+name :data:`CATALOGUE_CHANGED`.
 """
 
 from __future__ import annotations
@@ -17,9 +21,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-# Called with the keys of users whose events another process changed; None when changes may have
-# been missed (a lost connection), so that every cached state must go.
+# Called with the keys of users whose events another process changed (and CATALOGUE_CHANGED when
+# it changed the item catalogue); None when changes may have been missed (a lost connection), so
+# that every cached state must go and the catalogue must be read again.
 ChangeListener = Callable[[Sequence[str] | None], None]
+
+# The name a change notice gives the item catalogue: never a user key (those are 32 hex digits).
+CATALOGUE_CHANGED = "catalogue"
 
 SECRET_BYTES = 32
 
@@ -36,6 +44,15 @@ class Event:
     # The sender's id for the event: a store keeps at most one event per id, so a retry, or a
     # message consumed twice, is stored once. None: no such guarantee.
     event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    """One item of the catalogue: its original id, title and categories (``"A|B"``)."""
+
+    item_id: str
+    title: str | None = None
+    categories: str | None = None
 
 
 class EventStore(Protocol):
@@ -58,6 +75,10 @@ class EventStore(Protocol):
         """Up to ``limit`` events stored after sequence number ``after``, newest first; only those
         of ``item_id`` when given (the page's live feed and an item's recent users)."""
 
+    def scan(self, *, after: int = 0, limit: int = 10_000) -> list[Event]:
+        """Up to ``limit`` events stored after sequence number ``after``, oldest first: page
+        through the whole log with ``after`` = the last ``seq`` read (``chronorec refresh``)."""
+
     def forget(self, user_id: str, *, known: bool = False) -> int | None:
         """Delete the user's events and leave a tombstone; return how many events were deleted.
 
@@ -73,9 +94,17 @@ class EventStore(Protocol):
     def user_key(self, user_id: str) -> str:
         """The keyed hash that names the user in tombstones and change notices."""
 
+    def put_items(self, items: list[Item]) -> None:
+        """Add ``items`` to the catalogue, or update the title and categories of those already in
+        it (an item keeps its place); durable when this returns. Other processes are told."""
+
+    def items(self) -> list[Item]:
+        """Every item of the catalogue, in the order each was first added."""
+
     def watch(self, listener: ChangeListener) -> None:
         """From now until :meth:`close`, call ``listener`` from a thread of the store's own with
-        the keys of users whose events another process added or deleted."""
+        the keys of users whose events another process added or deleted, and with
+        :data:`CATALOGUE_CHANGED` when another process changed the catalogue."""
 
     def count(self) -> int:
         """Events stored in total."""

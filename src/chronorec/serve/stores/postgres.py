@@ -17,8 +17,10 @@ from typing import Any
 
 from chronorec.errors import ChronorecError
 from chronorec.serve.stores.base import (
+    CATALOGUE_CHANGED,
     ChangeListener,
     Event,
+    Item,
     new_secret,
     stored_row,
     user_key,
@@ -47,6 +49,11 @@ _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS tombstones (
         user_key TEXT PRIMARY KEY,
         forgotten_at DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS items (
+        seq BIGSERIAL PRIMARY KEY,
+        item_id TEXT NOT NULL UNIQUE,
+        title TEXT,
+        categories TEXT)""",
 ]
 _INDEXES = [
     "DROP INDEX IF EXISTS events_by_user",  # an older schema's index on user ids
@@ -64,6 +71,14 @@ _FOR_USER = (
 _LATEST = (
     "SELECT user_id, item_id, timestamp, event_type, seq, event_id FROM events"
     " WHERE seq > %s AND (%s::text IS NULL OR item_id = %s) ORDER BY seq DESC LIMIT %s"
+)
+_SCAN = (
+    "SELECT user_id, item_id, timestamp, event_type, seq, event_id FROM events"
+    " WHERE seq > %s ORDER BY seq LIMIT %s"
+)
+_PUT_ITEM = (
+    "INSERT INTO items (item_id, title, categories) VALUES (%s, %s, %s) ON CONFLICT (item_id)"
+    " DO UPDATE SET title = EXCLUDED.title, categories = EXCLUDED.categories"
 )
 _TOMBSTONE = (
     "INSERT INTO tombstones VALUES (%s, %s)"
@@ -160,6 +175,21 @@ class PostgresStore:
             self._notify(conn, [key])
         return int(deleted)
 
+    def put_items(self, items: list[Item]) -> None:
+        """Add ``items`` to the catalogue or update them, in one transaction (see the protocol)."""
+        if not items:
+            return
+        conn = self._conn()
+        with conn.transaction():
+            with conn.cursor() as cur:
+                cur.executemany(_PUT_ITEM, [(i.item_id, i.title, i.categories) for i in items])
+            self._notify(conn, [CATALOGUE_CHANGED])
+
+    def items(self) -> list[Item]:
+        """Every item of the catalogue, in the order each was first added."""
+        sql = "SELECT item_id, title, categories FROM items ORDER BY seq"
+        return [Item(*row) for row in self._conn().execute(sql).fetchall()]
+
     def _notify(self, conn: Any, keys: list[str]) -> None:
         """Tell every listening process (at commit) which users changed, as few notices as fit."""
         for payload in _payloads(self.origin, keys):
@@ -174,6 +204,10 @@ class PostgresStore:
         """Up to ``limit`` events stored after ``after``, newest first (of ``item_id`` if given)."""
         rows = self._conn().execute(_LATEST, (after, item_id, item_id, limit)).fetchall()
         return [Event(*row) for row in rows]
+
+    def scan(self, *, after: int = 0, limit: int = 10_000) -> list[Event]:
+        """Up to ``limit`` events stored after ``after``, oldest first."""
+        return [Event(*row) for row in self._conn().execute(_SCAN, (after, limit)).fetchall()]
 
     def is_forgotten(self, user_id: str) -> bool:
         """Whether :meth:`forget` was called for this user."""

@@ -26,8 +26,10 @@ from typing import Any
 
 from chronorec.errors import ChronorecError
 from chronorec.serve.stores.base import (
+    CATALOGUE_CHANGED,
     ChangeListener,
     Event,
+    Item,
     new_secret,
     stored_row,
     user_key,
@@ -57,6 +59,11 @@ _SCHEMA = [
         origin TEXT NOT NULL,
         user_key TEXT NOT NULL,
         at REAL NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS items (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        item_id TEXT NOT NULL UNIQUE,
+        title TEXT,
+        categories TEXT)""",
 ]
 _INDEXES = [
     "CREATE INDEX IF NOT EXISTS events_by_user_key ON events (user_key)",
@@ -74,7 +81,15 @@ _LATEST = (
     "SELECT user_id, item_id, timestamp, event_type, seq, event_id FROM events"
     " WHERE seq > ? AND (? IS NULL OR item_id = ?) ORDER BY seq DESC LIMIT ?"
 )
+_SCAN = (
+    "SELECT user_id, item_id, timestamp, event_type, seq, event_id FROM events"
+    " WHERE seq > ? ORDER BY seq LIMIT ?"
+)
 _CHANGED = "INSERT INTO changes (origin, user_key, at) VALUES (?, ?, ?)"
+_PUT_ITEM = (
+    "INSERT INTO items (item_id, title, categories) VALUES (?, ?, ?) ON CONFLICT (item_id)"
+    " DO UPDATE SET title = excluded.title, categories = excluded.categories"
+)
 
 _Job = tuple[str, Any, Future[Any]]
 
@@ -193,6 +208,10 @@ class SQLiteStore:
             return stored
         if op == "forget":
             return self._forget(cur, *arg)
+        if op == "items":
+            cur.executemany(_PUT_ITEM, [(i.item_id, i.title, i.categories) for i in arg])
+            self._record_changes(cur, [CATALOGUE_CHANGED])
+            return None
         raise ValueError(op)
 
     def _forget(self, cur: sqlite3.Cursor, user_id: str, known: bool) -> int | None:
@@ -229,7 +248,17 @@ class SQLiteStore:
         deleted = self._submit("forget", (user_id, known))
         return None if deleted is None else int(deleted)
 
+    def put_items(self, items: list[Item]) -> None:
+        """Add ``items`` to the catalogue or update them, durably (see the protocol)."""
+        if items:
+            self._submit("items", list(items))
+
     # --- reads ---
+
+    def items(self) -> list[Item]:
+        """Every item of the catalogue, in the order each was first added."""
+        sql = "SELECT item_id, title, categories FROM items ORDER BY seq"
+        return [Item(*row) for row in self._reader().execute(sql).fetchall()]
 
     def for_user(self, user_id: str, limit: int | None = None) -> list[Event]:
         """The user's events, newest first, at most ``limit``."""
@@ -240,6 +269,10 @@ class SQLiteStore:
         """Up to ``limit`` events stored after ``after``, newest first (of ``item_id`` if given)."""
         rows = self._reader().execute(_LATEST, (after, item_id, item_id, limit)).fetchall()
         return [Event(*row) for row in rows]
+
+    def scan(self, *, after: int = 0, limit: int = 10_000) -> list[Event]:
+        """Up to ``limit`` events stored after ``after``, oldest first."""
+        return [Event(*row) for row in self._reader().execute(_SCAN, (after, limit)).fetchall()]
 
     def is_forgotten(self, user_id: str) -> bool:
         """Whether :meth:`forget` was called for this user."""

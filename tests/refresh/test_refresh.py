@@ -1,0 +1,120 @@
+"""``chronorec.refresh``: the merged dataset keeps every item's row, the new run continues the old
+one's weights with its item table grown, and bad requests are one clear line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+import torch
+
+import chronorec
+from chronorec.data.dataset import SequenceData, load_dataset
+from chronorec.errors import ChronorecError
+from chronorec.refresh import DATA_DIR, NewEvents, merge, refresh, store_watermark
+from chronorec.runs.checkpoint import load_model
+from chronorec.training.config import TrainConfig
+from tests.conftest import synthetic_sequences, write_prepared
+
+T0 = 1_700_000_000  # after every synthetic event
+
+
+def new_events(rows: list[tuple[str, str, int]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=["user_id", "item_id", "timestamp"], orient="row")
+
+
+def ring_continued(n: int = 40) -> pl.DataFrame:
+    """Old users going on round the ring, and a new user on two new items."""
+    rows = [(f"u{k % 20}", f"i{(k * 7) % 40}", T0 + 60 * k) for k in range(n)]
+    rows += [("newcomer", "fresh-b", T0 + 5), ("newcomer", "fresh-a", T0 + 6), ("u1", "i3", T0 + 7)]
+    return new_events(rows)
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("refresh")
+    data = write_prepared(root / "data", synthetic_sequences())
+    chronorec.train(
+        data, out=root / "run", model="sasrec", epochs=2, model_params={"dim": 16}, progress=False
+    )
+    return root / "run"
+
+
+def test_merge_keeps_every_item_row_and_appends_new_items_as_they_appear(
+    ring_dataset: SequenceData,
+) -> None:
+    merged = merge(ring_dataset, NewEvents(ring_continued(), forgotten=["u30"]))
+    ids = merged.items["item_id"].to_list()
+    assert ids[: ring_dataset.num_items] == list(ring_dataset.item_ids[1:])
+    assert ids[ring_dataset.num_items :] == ["fresh-b", "fresh-a"]  # b came first
+    assert merged.items["item"].to_list() == list(range(1, len(ids) + 1))
+    users = merged.users["user_id"].to_list()
+    assert "u30" not in users and "newcomer" in users
+    u30_events = ring_dataset.lengths()[ring_dataset.user_index("u30")]
+    expected = len(ring_dataset.items) - u30_events + ring_continued().height
+    assert merged.interactions.height == expected
+    assert merged.counts == {
+        "new_events": ring_continued().height,
+        "new_items": 2,
+        "new_users": 1,
+        "forgotten_users": 1,
+    }
+
+
+def test_a_user_s_events_stay_in_time_order_with_new_ones_after_old_ones(
+    ring_dataset: SequenceData,
+) -> None:
+    merged = merge(ring_dataset, NewEvents(ring_continued()))
+    frame = merged.interactions
+    assert frame.sort(["user", "timestamp"], maintain_order=True).equals(frame)
+    u1 = merged.users.filter(pl.col("user_id") == "u1")["user"].item()
+    u1_items = frame.filter(pl.col("user") == u1)["item"].to_list()
+    old = ring_dataset.items[ring_dataset.offsets[2] : ring_dataset.offsets[3]].tolist()
+    assert u1_items[: len(old)] == old
+
+
+def test_refresh_continues_the_run_with_its_item_table_grown(
+    base_run: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "refreshed"
+    # A learning rate too small to move anything: what the new run holds is what it started from.
+    new = NewEvents(ring_continued(), through=41)
+    result = refresh(base_run, new, out, epochs=1, lr=1e-12, show_progress=False)
+    before, _ = load_model(base_run)
+    after, _ = load_model(out)
+    assert after.num_items == before.num_items + 2
+    rows = before.num_items + 1
+    old_table, new_table = before.item_embedding.weight, after.item_embedding.weight
+    torch.testing.assert_close(new_table[:rows], old_table, atol=1e-6, rtol=0)
+    # New items start from the mean item (plus a little noise), not from random vectors.
+    mean = old_table[1:].mean(0)
+    assert (new_table[rows:] - mean).norm(dim=1).max() < 0.1 * old_table[1:].std(0).norm()
+    config = TrainConfig.load(out / "config.toml")
+    assert config.split == "recent" and config.warm_start == str(base_run.resolve())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["refresh"]["new_items"] == 2 and metrics["test"] == {}
+    assert result.valid["NDCG@10"] >= 0
+    assert store_watermark(load_dataset(out / DATA_DIR)) == 41
+
+
+def test_nothing_new_or_a_used_folder_is_one_clear_line(base_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(ChronorecError, match="nothing to refresh"):
+        refresh(base_run, NewEvents(new_events([])), tmp_path / "a", show_progress=False)
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "x").write_text("")
+    with pytest.raises(ChronorecError, match="not empty"):
+        refresh(base_run, NewEvents(ring_continued()), used, show_progress=False)
+
+
+def test_a_warm_start_needs_a_catalogue_that_extends_the_run_s(
+    base_run: Path, tmp_path: Path
+) -> None:
+    other = write_prepared(tmp_path / "other", synthetic_sequences(num_items=45, seed=3))
+    config = TrainConfig.load(base_run / "config.toml").with_overrides(
+        data=str(other), warm_start=str(base_run), epochs=1
+    )
+    with pytest.raises(ChronorecError, match="do not extend"):
+        chronorec.train(other, out=tmp_path / "run", config=config, progress=False)
