@@ -44,7 +44,8 @@ from chronorec.data.batches import eval_batch, seen_items
 from chronorec.data.dataset import SequenceData, load_dataset
 from chronorec.data.prepare import write_dataset
 from chronorec.data.split import VALIDATION_FROM, EvalCases, events_from
-from chronorec.evaluation.metrics import metrics_from_ranks
+from chronorec.evaluation.metrics import metrics_from_ranks, per_case_metric
+from chronorec.evaluation.paired import paired_bootstrap
 from chronorec.models import build_model
 from chronorec.models.weights import load_grown
 from chronorec.refresh import DATA_DIR, NewEvents, write_refreshed
@@ -165,9 +166,10 @@ def evaluate(
     test_from: int,
     config: TrainConfig,
     scratch: Path,
-) -> dict[str, float]:
-    """NDCG/HR of ``run`` on every event from ``test_from``; the events from ``start`` (after its
-    own data) are added to histories."""
+) -> tuple[dict[str, float], torch.Tensor]:
+    """NDCG/HR of ``run`` on every event from ``test_from``, and each case's NDCG@10 in one order
+    for every run (by user id, then position in the user's sequence); the events from ``start``
+    (after its own data) are added to histories."""
     eval_dir = scratch / f"eval-{run.name}"
     if not eval_dir.exists():
         write_refreshed(
@@ -180,7 +182,10 @@ def evaluate(
     eval_data = load_dataset(eval_dir)
     _, cases = events_from(eval_data, test_from)
     ranks = replay_ranks(run, eval_data, cases, config)
-    return {"cases": len(cases), **metrics_from_ranks(ranks, KS)}
+    positions = cases.targets - eval_data.offsets[cases.users]
+    order = np.lexsort((positions, eval_data.user_ids[cases.users].astype(str)))
+    per_case = per_case_metric(ranks, "NDCG", 10)[torch.from_numpy(order)]
+    return {"cases": len(cases), **metrics_from_ranks(ranks, KS)}, per_case
 
 
 class Walls(dict[str, float]):
@@ -256,10 +261,17 @@ def main() -> None:
     first = load_dataset(first_data)
     test_log = log.filter(pl.col("timestamp") >= t90)
     unseen = ~test_log["item_id"].is_in(list(first.item_ids[1:]))
-    rows = {
+    evaluated = {
         "frozen": evaluate(base, first_data, log, t80, t90, config, runs),
         "refreshed": evaluate(refreshed, refreshed / DATA_DIR, log, t90, t90, config, runs),
         "retrained": evaluate(retrained, refreshed / DATA_DIR, log, t90, t90, config, runs),
+    }
+    rows = {name: metrics for name, (metrics, _) in evaluated.items()}
+    paired = {
+        f"{candidate} - {baseline}": dataclasses.asdict(
+            paired_bootstrap(evaluated[baseline][1], evaluated[candidate][1], metric="NDCG@10")
+        )
+        for candidate, baseline in (("refreshed", "retrained"), ("refreshed", "frozen"))
     }
     for name, row in rows.items():
         record = json.loads((runs / name / "metrics.json").read_text())
@@ -274,6 +286,7 @@ def main() -> None:
         "test_events": test_log.height,
         "test_targets_unseen_at_first_training": float(unseen.cast(pl.Float64).mean() or 0.0),
         "models": rows,
+        "paired_ndcg10": paired,
         "refresh_vs_retrain": {
             "ndcg10_ratio": rows["refreshed"]["NDCG@10"] / rows["retrained"]["NDCG@10"],
             "wall_ratio": walls["refreshed"] / walls["retrained"],
@@ -318,6 +331,9 @@ def show(report: dict[str, Any]) -> None:
             f"{row['wall_seconds']:.0f}",
         )
     Console().print(table)
+    for name, pair in report["paired_ndcg10"].items():
+        low, high = pair["ci_low"], pair["ci_high"]
+        print(f"NDCG@10 {name}: {pair['difference']:+.4f} (95% interval {low:+.4f} to {high:+.4f})")
     ratios = report["refresh_vs_retrain"]
     unseen = report["test_targets_unseen_at_first_training"]
     print(

