@@ -165,15 +165,19 @@ def _items(
     return table, item_of
 
 
+def _check(new: NewEvents, valid_share: float) -> None:
+    if new.events.height == 0:
+        raise ChronorecError(f"nothing to refresh: no event after store sequence {new.through}")
+    if not 0 < valid_share < 1:
+        raise ChronorecError(f"valid_share must be in (0, 1), got {valid_share}")
+
+
 def write_refreshed(
     data: SequenceData, new: NewEvents, out: Path, *, source_run: Path, valid_share: float
 ) -> Path:
     """Write the merged dataset into ``out``; its manifest names the validation window (the newest
     ``valid_share`` of the new events) and where it came from."""
-    if new.events.height == 0:
-        raise ChronorecError(f"nothing to refresh: no event after store sequence {new.through}")
-    if not 0 < valid_share < 1:
-        raise ChronorecError(f"valid_share must be in (0, 1), got {valid_share}")
+    _check(new, valid_share)
     merged = merge(data, new)
     times = new.events["timestamp"].cast(pl.Float64).to_numpy()
     cutoff = int(np.ceil(np.quantile(times, 1 - valid_share)))
@@ -214,6 +218,7 @@ def refresh(
     config = TrainConfig.load(RunFolder(run).require_config())
     data_dir = out / DATA_DIR
     if not resume:
+        _check(new, valid_share)
         if out.exists() and any(out.iterdir()):
             raise ChronorecError(f"{out}: exists and is not empty (use --resume to continue it)")
         out.mkdir(parents=True, exist_ok=True)

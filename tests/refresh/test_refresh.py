@@ -4,6 +4,8 @@ one's weights with its item table grown, and bad requests are one clear line."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -139,3 +141,25 @@ def test_under_text_features_new_items_start_from_their_text(tmp_path: Path) -> 
     # "title i3" has i3's text: both sit at the same place in the new catalogue's text table.
     i3 = load_dataset(out / DATA_DIR).item_index("i3")
     torch.testing.assert_close(text[before.num_items + 1], text[i3])  # fresh-b came first
+
+
+def test_the_command_refuses_a_missing_store_or_nothing_new_in_one_line(
+    base_run: Path, tmp_path: Path
+) -> None:
+    from chronorec.serve.stores import open_store
+
+    def refresh_command(store: Path) -> subprocess.CompletedProcess[str]:
+        command = ["refresh", str(base_run), "--events", str(store), "-o", str(out)]
+        return subprocess.run(
+            [sys.executable, "-m", "chronorec", *command], capture_output=True, text=True
+        )
+
+    out = tmp_path / "new"
+    missing = refresh_command(tmp_path / "nope.sqlite")
+    assert missing.returncode == 2 and "no event store here" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "nope.sqlite").exists() and not out.exists()
+    open_store(tmp_path / "empty.sqlite").close()
+    empty = refresh_command(tmp_path / "empty.sqlite")
+    assert empty.returncode == 2 and "nothing to refresh" in empty.stderr
+    assert not out.exists()

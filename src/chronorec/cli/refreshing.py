@@ -95,6 +95,8 @@ def _one_round(
     from chronorec.training.config import TrainConfig
 
     data = load_dataset(TrainConfig.load(RunFolder(run).require_config()).data)
+    if "://" not in events and not Path(events).is_file():  # opening would create an empty one
+        raise ChronorecError(f"{events}: no event store here (the service's --db)")
     store = open_store(events)
     try:
         new = collect(store, data)
