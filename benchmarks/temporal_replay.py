@@ -230,6 +230,12 @@ def main() -> None:
         default=[],
         help="training option key=value for the refresh only (repeatable)",
     )
+    parser.add_argument(
+        "--refresh-as",
+        default="refreshed",
+        help="run folder name of the refresh (another name measures other --refresh options"
+        " beside the first, reusing the frozen and retrained runs)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -251,11 +257,11 @@ def main() -> None:
         threads=torch.get_num_threads(),
     ).with_overrides(**train_opts)
     walls = Walls(runs / "walls.json")
-    base, refreshed, retrained = runs / "frozen", runs / "refreshed", runs / "retrained"
+    base, refreshed, retrained = runs / "frozen", runs / args.refresh_as, runs / "retrained"
     walls.measure("frozen", lambda: _train(config, first_data, base))
     refresh_opts = {k: _value(v) for k, v in (o.split("=", 1) for o in args.refresh)}
     replayed = new_events(log, t80, t90)
-    walls.measure("refreshed", lambda: _refresh(base, replayed, refreshed, refresh_opts))
+    walls.measure(args.refresh_as, lambda: _refresh(base, replayed, refreshed, refresh_opts))
     walls.measure("retrained", lambda: _train(config, refreshed / DATA_DIR, retrained))
 
     first = load_dataset(first_data)
@@ -273,23 +279,29 @@ def main() -> None:
         )
         for candidate, baseline in (("refreshed", "retrained"), ("refreshed", "frozen"))
     }
+    folders = {"frozen": base, "refreshed": refreshed, "retrained": retrained}
     for name, row in rows.items():
-        record = json.loads((runs / name / "metrics.json").read_text())
+        record = json.loads((folders[name] / "metrics.json").read_text())
+        old_per_new = TrainConfig.load(folders[name] / "config.toml").old_per_new
         row.update(
-            wall_seconds=walls[name], epochs=record["epochs"], best_epoch=record["best_epoch"]
+            wall_seconds=walls[folders[name].name],
+            epochs=record["epochs"],
+            best_epoch=record["best_epoch"],
+            old_per_new=old_per_new,
         )
     report = {
         "data": str(args.data),
         "cutoffs": {"replay_from": t80, "test_from": t90},
         "config": config.to_toml(),
         "refresh_options": refresh_opts,
+        "refresh_run": refreshed.name,
         "test_events": test_log.height,
         "test_targets_unseen_at_first_training": float(unseen.cast(pl.Float64).mean() or 0.0),
         "models": rows,
         "paired_ndcg10": paired,
         "refresh_vs_retrain": {
             "ndcg10_ratio": rows["refreshed"]["NDCG@10"] / rows["retrained"]["NDCG@10"],
-            "wall_ratio": walls["refreshed"] / walls["retrained"],
+            "wall_ratio": rows["refreshed"]["wall_seconds"] / walls["retrained"],
         },
         "machine": machine_info(),
     }

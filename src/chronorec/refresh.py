@@ -4,9 +4,11 @@
 new users and new items appended after the known ones, so every item keeps its row), then trains a
 new run that starts from the old run's weights with its item table grown (see
 :func:`chronorec.models.weights.load_grown`: new rows from the mean item, or from text under text
-features), early-stopped on the newest collected events. ``chronorec refresh`` reads the events
-from the service's store (:mod:`chronorec.serve.collect`); the temporal-replay benchmark gives them
-from a log.
+features), early-stopped on the newest collected events. Each epoch covers the training windows
+that reach the new events and as many older ones drawn at random (``old_per_new``), so a refresh
+costs a fraction of a retrain while keeping what the model knew. ``chronorec refresh`` reads the
+events from the service's store (:mod:`chronorec.serve.collect`); the temporal-replay benchmark
+gives them from a log.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ from chronorec.training.config import TrainConfig
 DATA_DIR = "data"  # the refreshed dataset, inside the new run folder
 REFRESH_KEY = "refresh"  # manifest key: where the dataset came from, and the store's watermark
 VALID_SHARE = 0.2  # the newest share of the collected events that selects the model
+# Older training windows per window that reaches the new events: enough of the log to keep what
+# the model knew, at a fraction of an epoch over all of it.
+OLD_PER_NEW = 1.0
 
 
 @dataclass(frozen=True)
@@ -187,7 +192,12 @@ def write_refreshed(
         "users": merged.users.height,
         "items": merged.items.height,
         VALIDATION_FROM: cutoff,
-        REFRESH_KEY: {"from_run": str(source_run), "through": new.through, **merged.counts},
+        REFRESH_KEY: {
+            "from_run": str(source_run),
+            "through": new.through,
+            "new_from": int(times.min()),
+            **merged.counts,
+        },
     }
     write_dataset(out, merged.interactions, merged.users, merged.items, manifest)
     cache = data.path / CACHE_FILE
@@ -227,7 +237,12 @@ def refresh(
         )
     elif not data_dir.is_dir():
         raise ChronorecError(f"{out}: no refresh to resume here")
-    settings = {"init": "", **overrides, "warm_start": str(run.resolve())}
+    settings = {
+        "init": "",
+        "old_per_new": OLD_PER_NEW,
+        **overrides,
+        "warm_start": str(run.resolve()),
+    }
     refreshed = config.with_overrides(data=str(data_dir.resolve()), split="recent", **settings)
     result = train_run(refreshed, out, resume=resume, show_progress=show_progress)
     _record(out, json.loads((data_dir / schema.MANIFEST_FILE).read_text())[REFRESH_KEY])

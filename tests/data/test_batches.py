@@ -45,3 +45,20 @@ def test_drop_items_compacts_rows_and_keeps_the_moment_of_prediction():
         10,
     ]  # the latest event's time, even when it was dropped
     assert drop_items(batch, torch.ones(8, dtype=torch.bool)) is batch
+
+
+def test_focus_on_new_keeps_every_new_window_and_draws_that_many_old_ones(ring_dataset):
+    import torch
+
+    from chronorec.data.batches import focus_on_new, train_windows
+    from chronorec.data.split import leave_one_out
+
+    windows = train_windows(ring_dataset, leave_one_out(ring_dataset).train_end, max_len=5)
+    since = int(torch.quantile(windows.timestamps[:, -1].double(), 0.8))
+    is_new = windows.timestamps[:, -1] >= since
+    focused = focus_on_new(windows, since, old_per_new=1.0)
+    assert int((focused.timestamps[:, -1] >= since).sum()) == int(is_new.sum())
+    assert len(focused) == 2 * int(is_new.sum())
+    assert torch.equal(focus_on_new(windows, since, 1.0).items, focused.items)  # a fixed draw
+    everything = focus_on_new(windows, since, old_per_new=1e9)
+    assert torch.equal(everything.items, windows.items)  # all old windows, in their order

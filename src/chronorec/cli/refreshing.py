@@ -45,6 +45,13 @@ ApiKey = Annotated[
     str | None,
     typer.Option(envvar="CHRONOREC_API_KEY", help="The services' write key, for --reload."),
 ]
+OldPerNew = Annotated[
+    float | None,
+    typer.Option(
+        help="Older training windows per window with new events, drawn at random (0: every"
+        " window of the log; default 1)."
+    ),
+]
 Every = Annotated[
     float | None,
     typer.Option(
@@ -61,6 +68,7 @@ def refresh(
     patience: opt.Patience = None,
     lr: opt.Lr = None,
     valid_share: ValidShare = 0.2,
+    old_per_new: OldPerNew = None,
     reload: Reload = None,
     api_key: ApiKey = None,
     every: Every = None,
@@ -69,7 +77,7 @@ def refresh(
 ) -> None:
     """Continue RUN's model on its training log plus the events collected since (new users and
     items added, forgotten users left out), early-stopped on the newest events; then swap it in."""
-    given = {"epochs": epochs, "patience": patience, "lr": lr}
+    given = {"epochs": epochs, "patience": patience, "lr": lr, "old_per_new": old_per_new}
     overrides = {name: value for name, value in given.items() if value is not None}
     options: dict[str, Any] = dict(valid_share=valid_share, show_progress=progress, **overrides)
     if every is None:

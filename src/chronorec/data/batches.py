@@ -115,6 +115,11 @@ class TrainWindows:
     def __len__(self) -> int:
         return self.items.shape[0]
 
+    def subset(self, rows: torch.Tensor) -> TrainWindows:
+        """The windows at ``rows``."""
+        types = None if self.event_types is None else self.event_types[rows]
+        return TrainWindows(self.items[rows], self.timestamps[rows], types, self.users[rows])
+
     @property
     def num_targets(self) -> int:
         return int(((self.items[:, :-1] != PAD) & (self.items[:, 1:] != PAD)).sum())
@@ -172,6 +177,23 @@ class TrainWindows:
                 None if ev is None else rows(ev[:, 1:], idx),
             )
             yield inputs, targets
+
+
+def focus_on_new(
+    windows: TrainWindows, since: int, old_per_new: float, seed: int = 0
+) -> TrainWindows:
+    """The windows whose last target is at or after ``since`` (unix seconds), plus ``old_per_new``
+    times as many of the others drawn at random (a fixed draw for the seed).
+
+    What a refresh trains on: the new events, and enough of the old ones that the model keeps
+    what it knew (experience replay), at a fraction of an epoch over everything.
+    """
+    is_new = windows.timestamps[:, -1] >= since
+    new, old = torch.nonzero(is_new).flatten(), torch.nonzero(~is_new).flatten()
+    generator = torch.Generator().manual_seed(seed)
+    count = min(len(old), round(old_per_new * len(new)))
+    drawn = old[torch.randperm(len(old), generator=generator)[:count]]
+    return windows.subset(torch.sort(torch.cat([new, drawn])).values)
 
 
 def train_windows(

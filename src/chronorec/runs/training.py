@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from chronorec.data.batches import TrainWindows, train_windows
+from chronorec.data.batches import TrainWindows, focus_on_new, train_windows
 from chronorec.data.dataset import SequenceData, load_dataset
 from chronorec.data.split import (
     EvalCases,
@@ -127,6 +127,8 @@ def _train(
     windows = None
     if model_class(config.model).trainable:
         windows = train_windows(data, run.split.train_end, config.max_len, config.stride or None)
+        if config.old_per_new:
+            windows = focus_on_new(windows, _new_from(data), config.old_per_new, config.seed)
     model = _build_model(run, trained_items, windows)
     untrained_targets = untrained_target_share(data, run.split, trained_items)
     if ctx.is_main:
@@ -181,6 +183,16 @@ def _start_weights(
     # After --init, whose run may have had another split. With text features every item has a
     # learned input vector (its text's), so none is skipped.
     model.set_readable_items(np.ones_like(trained_items) if config.text_features else trained_items)
+
+
+def _new_from(data: SequenceData) -> int:
+    """When the events new to a refreshed dataset begin (its manifest says)."""
+    new_from = data.manifest.get("refresh", {}).get("new_from")
+    if new_from is None:
+        raise ChronorecError(
+            f"{data.path}: old_per_new needs a dataset written by `chronorec refresh`"
+        )
+    return int(new_from)
 
 
 def _check_extends(source: Path, data: SequenceData) -> None:

@@ -77,6 +77,9 @@ class TrainConfig:
     # A run folder whose model this one continues (``chronorec refresh``): every weight carried
     # over, item tables grown to this dataset's catalogue, whose first items must be the run's.
     warm_start: str = ""
+    # > 0: train on the windows that reach the dataset's new events (a refresh's; `new_from` in
+    # its manifest) plus this many times as many older windows drawn at random; 0: every window.
+    old_per_new: float = 0.0
 
     def validate(self) -> TrainConfig:
         """This config when every option is valid; else a one-line :class:`ChronorecError`."""
@@ -86,6 +89,10 @@ class TrainConfig:
                 raise ChronorecError(f"training option {name} must be >= 1, got {value}")
         if not 0.0 <= self.gbce_t <= 1.0:
             raise ChronorecError(f"training option gbce_t must be in [0, 1], got {self.gbce_t}")
+        if self.old_per_new < 0:
+            raise ChronorecError(
+                f"training option old_per_new must be >= 0, got {self.old_per_new}"
+            )
         if self.lr <= 0:
             raise ChronorecError(f"training option lr must be > 0, got {self.lr}")
         for name, (label, choices) in CHOICES.items():
