@@ -70,6 +70,13 @@ def main() -> None:
     parser.add_argument("--runs-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--no-exclusion-too", action="store_true")
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=PROTOCOL["patience"],
+        help="epochs without a better validation score before stopping (a screening of options"
+        " with less; the published protocol's is the default)",
+    )
     args = parser.parse_args()
     labels = [label.strip() for label in args.entries.split(",") if label.strip()]
     result = benchmark(
@@ -81,7 +88,7 @@ def main() -> None:
         progress=False,
         variants=variants(labels),
         threads=args.threads,
-        **PROTOCOL,
+        **{**PROTOCOL, "patience": args.patience},
     )
     if args.no_exclusion_too:
         report = json.loads(result.path.read_text())
