@@ -90,9 +90,15 @@ def test_refresh_continues_the_run_with_its_item_table_grown(
     rows = before.num_items + 1
     old_table, new_table = before.item_embedding.weight, after.item_embedding.weight
     torch.testing.assert_close(new_table[:rows], old_table, atol=1e-6, rtol=0)
-    # New items start from the mean item (plus a little noise), not from random vectors.
-    mean = old_table[1:].mean(0)
-    assert (new_table[rows:] - mean).norm(dim=1).max() < 0.1 * old_table[1:].std(0).norm()
+    # fresh-b is only ever a first event, never a target: it starts from the mean item (plus a
+    # little noise). fresh-a follows fresh-b: it starts where the state before it points, at the
+    # old items' mean length.
+    mean, spread = old_table[1:].mean(0), old_table[1:].std(0).norm()
+    fresh_b, fresh_a = new_table[rows], new_table[rows + 1]
+    assert (fresh_b - mean).norm() < 0.1 * spread
+    assert (fresh_a - mean).norm() > spread
+    length = old_table[1:].norm(dim=1).mean()
+    torch.testing.assert_close(fresh_a.norm(), length, rtol=1e-3, atol=1e-5)
     config = TrainConfig.load(out / "config.toml")
     assert config.split == "recent" and config.warm_start == str(base_run.resolve())
     metrics = json.loads((out / "metrics.json").read_text())

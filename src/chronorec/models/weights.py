@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from chronorec.data.batches import TrainWindows
 from chronorec.errors import ChronorecError
+from chronorec.models.base import SequenceModel
 
 
 def load_state_into(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -82,3 +84,43 @@ def _grown(old: torch.Tensor, rows: int, *, from_text: bool) -> torch.Tensor:
         noise = torch.randn((extra, *old.shape[1:])) * items.std(0) * NEW_ROW_NOISE
         fresh = (items.mean(0) + noise).to(old.dtype)
     return torch.cat([old, fresh])
+
+
+@torch.no_grad()
+def place_new_items(model: torch.nn.Module, windows: TrainWindows, first_new: int) -> int:
+    """Point each new item's vector (ids ``>= first_new``) at the mean hidden state that precedes
+    it in ``windows``, at the old items' mean length; returns how many items were placed.
+
+    A dot-product model scores an item by how well its vector matches the hidden state, so the
+    states that came right before an item's occurrences are where its vector must end up: starting
+    there, a warm-started model ranks a new item sensibly from its first step, where the mean item
+    row would need many epochs to move. Only for models whose query is the last hidden state and
+    whose item table is a plain embedding (under text features the text places new items).
+    """
+    table = getattr(model, "item_embedding", None)
+    if not isinstance(table, torch.nn.Embedding) or not _queries_are_last_states(model):
+        return 0
+    sums = torch.zeros_like(table.weight)
+    counts = torch.zeros(table.weight.shape[0])
+    was_training = model.training
+    model.eval()
+    for inputs, targets in windows.batches(256):
+        new = targets.items >= first_new
+        if new.any():
+            hidden = model.encode(inputs)  # type: ignore[operator]
+            sums.index_add_(0, targets.items[new], hidden[new].float())
+            counts.index_add_(0, targets.items[new], torch.ones(int(new.sum())))
+    model.train(was_training)
+    placed = torch.nonzero(counts > 0).flatten()
+    if len(placed):
+        length = table.weight[1:first_new].norm(dim=1).mean()
+        means = sums[placed] / counts[placed, None]
+        table.weight[placed] = means / means.norm(dim=1, keepdim=True).clamp_min(1e-12) * length
+    return len(placed)
+
+
+def _queries_are_last_states(model: torch.nn.Module) -> bool:
+    return (
+        isinstance(model, SequenceModel)
+        and type(model).query_vectors is SequenceModel.query_vectors
+    )

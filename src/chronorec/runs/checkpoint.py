@@ -108,17 +108,18 @@ def init_from(model: torch.nn.Module, run_dir: str | Path) -> list[str]:
     return sorted(matched)
 
 
-def warm_start(model: torch.nn.Module, run_dir: str | Path) -> list[str]:
+def warm_start(model: torch.nn.Module, run_dir: str | Path) -> int:
     """Continue ``run_dir``'s model in ``model``, built over a catalogue that extends the run's
     (its items first, in the same order): every weight carried over, item tables grown; returns
-    the names loaded."""
+    how many items the run's model had."""
     path = Path(run_dir) / WEIGHTS_FILE
     if not path.is_file():
         raise ChronorecError(f"{run_dir}: no {WEIGHTS_FILE} to continue from")
     try:
-        return load_grown(model, load_file(str(path)))
+        load_grown(model, load_file(str(path)))
     except ChronorecError as error:
         raise ChronorecError(f"{run_dir}: cannot continue this model ({error})") from None
+    return int(json.loads((Path(run_dir) / MODEL_FILE).read_text())["num_items"])
 
 
 def save_state(run_dir: Path, state: dict[str, Any]) -> None:

@@ -41,6 +41,7 @@ from chronorec.models import (
     model_class,
 )
 from chronorec.models.text import item_text_vectors
+from chronorec.models.weights import place_new_items
 from chronorec.runs import checkpoint
 from chronorec.runs.layout import CONFIG_FILE, RunFolder
 from chronorec.runs.ranks import save_ranks
@@ -133,7 +134,7 @@ def _train(
     untrained_targets = untrained_target_share(data, run.split, trained_items)
     if ctx.is_main:
         _warn(model.data_warnings(data) + _untrained_warnings(run, untrained_targets))
-    _start_weights(run, model, trained_items, show_progress)
+    _start_weights(run, model, trained_items, windows, show_progress)
     if ctx.is_main:
         config.save(run_dir / CONFIG_FILE)
     validate = _validator(run, model)
@@ -167,7 +168,11 @@ def _build_model(run: _Run, trained_items: np.ndarray, windows: TrainWindows | N
 
 
 def _start_weights(
-    run: _Run, model: Recommender, trained_items: np.ndarray, show_progress: bool
+    run: _Run,
+    model: Recommender,
+    trained_items: np.ndarray,
+    windows: TrainWindows | None,
+    show_progress: bool,
 ) -> None:
     """Load ``--init`` weights, then flag the items the model may read in a history."""
     config = run.config
@@ -177,9 +182,11 @@ def _start_weights(
             print(f"initialised {len(loaded)} tensors from {config.init}", file=sys.stderr)
     if config.warm_start:
         _check_extends(Path(config.warm_start), run.data)
-        loaded = checkpoint.warm_start(model, config.warm_start)
+        known = checkpoint.warm_start(model, config.warm_start)
+        placed = place_new_items(model, windows, known + 1) if windows is not None else 0
         if run.ctx.is_main and show_progress:
-            print(f"continuing {len(loaded)} tensors of {config.warm_start}", file=sys.stderr)
+            new = f"{run.data.num_items - known} new items, {placed} placed by their contexts"
+            print(f"continuing {config.warm_start} ({new})", file=sys.stderr)
     # After --init, whose run may have had another split. With text features every item has a
     # learned input vector (its text's), so none is skipped.
     model.set_readable_items(np.ones_like(trained_items) if config.text_features else trained_items)
