@@ -124,6 +124,21 @@ def test_item_dropout_only_in_training_and_defaults_unchanged():
         assert torch.equal(a, b)
 
 
+def test_sasrec_reads_event_types_only_when_asked():
+    items = torch.tensor([[0, 3, 5, 7]])
+    times = torch.zeros_like(items)
+    batches = [SeqBatch(items, times, torch.tensor([[0, t, t, t]])) for t in (1, 2)]
+    torch.manual_seed(0)
+    plain = build_model("sasrec", {}, num_items=30, num_event_types=2, max_len=6).eval()
+    assert plain.trunk.event_embedding is None  # the default builds no event-type table
+    torch.manual_seed(0)
+    typed = build_model("sasrec", {"event_types": True}, num_items=30, num_event_types=2, max_len=6)
+    typed.eval()
+    with torch.no_grad():
+        assert torch.equal(plain.encode(batches[0]), plain.encode(batches[1]))
+        assert not torch.allclose(typed.encode(batches[0]), typed.encode(batches[1]))
+
+
 def test_gbce_t_is_checked():
     with pytest.raises(ChronorecError, match="gbce_t must be in"):
         TrainConfig(data="d", gbce_t=1.5).validate()

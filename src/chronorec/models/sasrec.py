@@ -25,6 +25,9 @@ class SASRecConfig:
     # Dropout on item vectors where they are read and where they are scored (training only), as
     # eSASRec drops its whole item table: the output side is regularised too.
     item_dropout: float = 0.0
+    # Add an embedding of each event's type (view, cart, buy...) to its input, as `chrono` and
+    # `interests` do; off by default, so that runs written before it read the same inputs.
+    event_types: bool = False
 
     def __post_init__(self) -> None:
         check_block(self.block)
@@ -50,13 +53,15 @@ class SASRec(SequenceModel):
             config.dropout,
             config.ffn_mult,
             max_len,
+            num_event_types=num_event_types if config.event_types else 0,
             block=config.block,
         )
 
     def encode(self, batch: SeqBatch) -> torch.Tensor:
         items = batch.items[:, -self.max_len :]  # (B, T)
         vectors = self._drop_items(self.item_embedding(items))  # (B, T, D)
-        x = self.trunk.embed(vectors, items, None)  # (B, T, D)
+        types = batch.event_types if self.config.event_types else None
+        x = self.trunk.embed(vectors, items, types)  # (B, T, D)
         return self.trunk(x, causal_padding_mask(items != 0))  # (B, T, D)
 
     def item_vectors(self) -> torch.Tensor:
