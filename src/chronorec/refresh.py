@@ -82,7 +82,9 @@ def merge(data: SequenceData, new: NewEvents) -> Merged:
     renumbered (no model weight belongs to a user). Event types outside ``data``'s are stored as
     its first type, as the service scores them.
     """
-    old = _old_events(data, set(new.forgotten))
+    forgotten = set(new.forgotten)
+    dropped = sum(str(uid) in forgotten for uid in data.user_ids[1:])  # known users who go
+    old = _old_events(data, forgotten)
     fresh = _new_events(data, new.events)
     events = pl.concat([old, fresh], how="vertical")
     item_table, item_of = _items(data, fresh, new.items)
@@ -101,14 +103,10 @@ def merge(data: SequenceData, new: NewEvents) -> Merged:
     counts = {
         "new_events": fresh.height,
         "new_items": item_table.height - data.num_items,
-        "new_users": users.len() - (data.num_users - len(_forgotten_users(data, new))),
-        "forgotten_users": len(_forgotten_users(data, new)),
+        "new_users": users.len() - (data.num_users - dropped),
+        "forgotten_users": dropped,
     }
     return Merged(events.select(columns), user_table, item_table, counts)
-
-
-def _forgotten_users(data: SequenceData, new: NewEvents) -> list[int]:
-    return [u for u in range(1, data.num_users + 1) if data.user_ids[u] in set(new.forgotten)]
 
 
 def _old_events(data: SequenceData, forgotten: set[str]) -> pl.DataFrame:
