@@ -7,7 +7,7 @@ import torch
 
 from chronorec.errors import ChronorecError
 from chronorec.models import ItemText, ModelParts, build_model
-from chronorec.models.weights import load_grown
+from chronorec.models.weights import load_grown, shrink_towards
 
 
 def sasrec(num_items: int, text: torch.Tensor | None = None) -> torch.nn.Module:
@@ -53,3 +53,18 @@ def test_a_weight_that_cannot_grow_is_one_clear_line() -> None:
     state[key] = torch.zeros(state[key].shape[0], state[key].shape[1] + 1)
     with pytest.raises(ChronorecError, match="does not fit"):
         load_grown(sasrec(34), state)
+
+
+def test_shrinking_moves_every_weight_the_given_share_back_toward_a_fresh_start() -> None:
+    torch.manual_seed(0)
+    trained, fresh = sasrec(30), sasrec(30)
+    before = {name: p.detach().clone() for name, p in trained.named_parameters()}
+    start = {name: p.detach().clone() for name, p in fresh.named_parameters()}
+    shrink_towards(trained, start, 0.25)
+    for name, param in trained.named_parameters():
+        assert torch.allclose(param, 0.25 * before[name] + 0.75 * start[name]), name
+    shrink_towards(trained, start, 1.0)  # keeping everything changes nothing
+    assert torch.allclose(
+        trained.item_embedding.weight,
+        0.25 * before["item_embedding.weight"] + 0.75 * start["item_embedding.weight"],
+    )

@@ -107,6 +107,31 @@ def test_refresh_continues_the_run_with_its_item_table_grown(
     assert store_watermark(load_dataset(out / DATA_DIR)) == 41
 
 
+def test_a_shrunk_warm_start_begins_part_way_back_toward_a_fresh_model(
+    base_run: Path, tmp_path: Path
+) -> None:
+    new = NewEvents(ring_continued(), through=41)
+    kept = refresh(base_run, new, tmp_path / "kept", epochs=1, lr=1e-12, show_progress=False)
+    shrunk = refresh(
+        base_run,
+        new,
+        tmp_path / "shrunk",
+        epochs=1,
+        lr=1e-12,
+        warm_shrink=0.5,
+        show_progress=False,
+    )
+    rows = load_model(base_run)[0].num_items + 1
+    old = load_model(base_run)[0].item_embedding.weight[1:rows].detach()
+    half = load_model(tmp_path / "shrunk")[0].item_embedding.weight[1:rows].detach()
+    # Half of each old row is left, the rest is a fresh initialisation's.
+    similarity = float(torch.cosine_similarity(old, half).mean())
+    assert 0.2 < similarity < 0.95
+    assert kept.valid != shrunk.valid
+    with pytest.raises(ChronorecError, match="warm_shrink must be in"):
+        TrainConfig(data="d", warm_shrink=0.0).validate()
+
+
 def test_nothing_new_or_a_used_folder_is_one_clear_line(base_run: Path, tmp_path: Path) -> None:
     with pytest.raises(ChronorecError, match="nothing to refresh"):
         refresh(base_run, NewEvents(new_events([])), tmp_path / "a", show_progress=False)

@@ -121,7 +121,8 @@ def test_config_toml_is_unchanged():
         "max_train_seconds = 0.0\namp = false\ncompile = false\neval_memory_mb = 256.0\n"
         'loss = "full"\nnegatives = 256\nnegative_sampler = "uniform"\nin_batch_negatives = true\n'
         'negatives_per_target = false\nsampled_objective = "softmax"\ngbce_t = 0.75\n'
-        'text_features = false\ninit = ""\nwarm_start = ""\nold_per_new = 0.0\n\n'
+        'text_features = false\ninit = ""\nwarm_start = ""\nold_per_new = 0.0\n'
+        "warm_shrink = 1.0\n\n"
         "[model_params]\ndim = 8\n"
     )
     assert TrainConfig(data="d", model_params={"dim": 8}).to_toml() == expected

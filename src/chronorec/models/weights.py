@@ -119,6 +119,15 @@ def place_new_items(model: torch.nn.Module, windows: TrainWindows, first_new: in
     return len(placed)
 
 
+@torch.no_grad()
+def shrink_towards(model: torch.nn.Module, fresh: dict[str, torch.Tensor], keep: float) -> None:
+    """Each floating-point parameter becomes ``keep * itself + (1 - keep) * fresh``, ``fresh``
+    being a new initialisation of the same model: "shrink and perturb" (Ash & Adams 2020)."""
+    for name, param in model.named_parameters():
+        if name in fresh and param.is_floating_point():
+            param.mul_(keep).add_(fresh[name].to(param.dtype), alpha=1.0 - keep)
+
+
 def _queries_are_last_states(model: torch.nn.Module) -> bool:
     return (
         isinstance(model, SequenceModel)

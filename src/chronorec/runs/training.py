@@ -41,7 +41,7 @@ from chronorec.models import (
     model_class,
 )
 from chronorec.models.text import item_text_vectors
-from chronorec.models.weights import place_new_items
+from chronorec.models.weights import place_new_items, shrink_towards
 from chronorec.runs import checkpoint
 from chronorec.runs.layout import CONFIG_FILE, RunFolder
 from chronorec.runs.ranks import save_ranks
@@ -182,8 +182,11 @@ def _start_weights(
             print(f"initialised {len(loaded)} tensors from {config.init}", file=sys.stderr)
     if config.warm_start:
         _check_extends(Path(config.warm_start), run.data)
+        fresh = {name: p.detach().clone() for name, p in model.named_parameters()}
         known = checkpoint.warm_start(model, config.warm_start)
         placed = place_new_items(model, windows, known + 1) if windows is not None else 0
+        if config.warm_shrink < 1.0:
+            shrink_towards(model, fresh, config.warm_shrink)
         if run.ctx.is_main and show_progress:
             new = f"{run.data.num_items - known} new items, {placed} placed by their contexts"
             print(f"continuing {config.warm_start} ({new})", file=sys.stderr)

@@ -80,6 +80,10 @@ class TrainConfig:
     # > 0: train on the windows that reach the dataset's new events (a refresh's; `new_from` in
     # its manifest) plus this many times as many older windows drawn at random; 0: every window.
     old_per_new: float = 0.0
+    # < 1: after a warm start, each weight moves this share of the way back toward a fresh
+    # initialisation ("shrink and perturb", Ash & Adams 2020): a model continued from a converged
+    # one generalises worse than one trained afresh, and this restores the plasticity it lost.
+    warm_shrink: float = 1.0
 
     def validate(self) -> TrainConfig:
         """This config when every option is valid; else a one-line :class:`ChronorecError`."""
@@ -92,6 +96,10 @@ class TrainConfig:
         if self.old_per_new < 0:
             raise ChronorecError(
                 f"training option old_per_new must be >= 0, got {self.old_per_new}"
+            )
+        if not 0.0 < self.warm_shrink <= 1.0:
+            raise ChronorecError(
+                f"training option warm_shrink must be in (0, 1], got {self.warm_shrink}"
             )
         if self.lr <= 0:
             raise ChronorecError(f"training option lr must be > 0, got {self.lr}")
